@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import diffusers
-
 
 @dataclass(frozen=True)
 class SamplerSpec:
@@ -56,6 +54,8 @@ def make_scheduler(name: str, base_config: Any) -> Any:
         spec = SAMPLERS[name]
     except KeyError:
         raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}") from None
+    import diffusers  # imported here so the window can list sampler names without loading torch
+
     scheduler_class = getattr(diffusers, spec.scheduler_class)
     config = explicit_config(base_config)
     config.update(spec.overrides)

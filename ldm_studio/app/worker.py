@@ -1,0 +1,217 @@
+"""The one long-lived worker thread that owns the loaded model and runs jobs one at a time.
+
+The GUI thread only enqueues jobs and receives Qt signals (queued across threads automatically);
+it never waits on the worker. Preview images are turned into QImage here, off the GUI thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QImage
+
+from ldm_studio.app.backend import Backend
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StepUpdate:
+    index: int
+    total: int
+    elapsed: float
+    timestep: float
+    sigma: float | None
+    image: QImage | None
+
+
+@dataclass(frozen=True)
+class FinishedUpdate:
+    images: list[QImage]
+    result: Any  # engine.events.Finished
+    saved: list[Path] = field(default_factory=list)
+    save_error: str = ""
+
+
+@dataclass(frozen=True)
+class _LoadJob:
+    path: Path
+    device: str
+    dtype: str
+
+
+@dataclass(frozen=True)
+class _GenerateJob:
+    request: Any
+    preview: Any
+    stop: threading.Event
+
+
+_SHUTDOWN = object()
+
+
+def qimage_from_array(array: Any) -> QImage:
+    """An H x W x 3 uint8 array as a QImage that owns its memory."""
+    height, width, _ = array.shape
+    data = array.tobytes()
+    return QImage(data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+
+
+def qimage_from_pil(image: Any) -> QImage:
+    import numpy as np
+
+    return qimage_from_array(np.asarray(image.convert("RGB")))
+
+
+class EngineWorker(QObject):
+    modelLoading = Signal(str)
+    modelLoaded = Signal(object)  # ModelSummary
+    modelFailed = Signal(str)
+    jobStarted = Signal(object)  # the resolved GenerationRequest
+    jobStep = Signal(object)  # StepUpdate
+    jobFinished = Signal(object)  # FinishedUpdate
+    jobCancelled = Signal(object)  # engine.events.Cancelled
+    jobFailed = Signal(str)
+    busyChanged = Signal(bool)
+
+    def __init__(
+        self,
+        backend_factory: Callable[[], Backend],
+        save_results: Callable[[Any], list[Path]] | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._backend_factory = backend_factory
+        self._save_results = save_results
+        self._jobs: queue.Queue = queue.Queue()
+        self._current_stop: threading.Event | None = None
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="engine-worker", daemon=True)
+        self._started = False
+
+    # ---- GUI-thread API -------------------------------------------------------------------------
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            self._thread.start()
+
+    def load_model(self, path: Path | str, device: str = "auto", dtype: str = "auto") -> None:
+        self.start()
+        self._jobs.put(_LoadJob(Path(path), device, dtype))
+
+    def generate(self, request: Any, preview: Any) -> None:
+        self.start()
+        self._jobs.put(_GenerateJob(request, preview, threading.Event()))
+
+    def cancel(self) -> None:
+        """Stop the running generation within one step and drop queued ones."""
+        self._drop_pending_generations()
+        with self._lock:
+            if self._current_stop is not None:
+                self._current_stop.set()
+
+    def shutdown(self, timeout: float = 5.0) -> bool:
+        """Cancel everything and stop the thread; True when it ended within ``timeout`` seconds."""
+        if not self._started:
+            return True
+        self.cancel()
+        self._jobs.put(_SHUTDOWN)
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    # ---- worker thread --------------------------------------------------------------------------
+    def _drop_pending_generations(self) -> None:
+        kept = []
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if not isinstance(job, _GenerateJob):
+                kept.append(job)
+        for job in kept:
+            self._jobs.put(job)
+
+    def _run(self) -> None:
+        backend = None
+        while True:
+            job = self._jobs.get()
+            if job is _SHUTDOWN:
+                break
+            try:
+                if backend is None:
+                    backend = self._backend_factory()
+                self.busyChanged.emit(True)
+                if isinstance(job, _LoadJob):
+                    self._load(backend, job)
+                else:
+                    self._generate(backend, job)
+            except Exception as error:  # the worker must survive anything a job does
+                log.exception("worker job failed")
+                self.jobFailed.emit(f"Unexpected error: {error}")
+            finally:
+                self.busyChanged.emit(False)
+        if backend is not None:
+            backend.unload()
+
+    def _load(self, backend: Backend, job: _LoadJob) -> None:
+        self.modelLoading.emit(str(job.path))
+        try:
+            summary = backend.load(job.path, job.device, job.dtype)
+        except Exception as error:
+            from_engine = type(error).__name__ == "ModelLoadError"
+            message = str(error) if from_engine else f"Could not load {job.path.name}: {error}"
+            log.error("model load failed: %s\n%s", message, traceback.format_exc())
+            self.modelFailed.emit(message)
+            return
+        self.modelLoaded.emit(summary)
+
+    def _generate(self, backend: Backend, job: _GenerateJob) -> None:
+        with self._lock:
+            self._current_stop = job.stop
+        try:
+            result = backend.generate(job.request, self._forward, job.stop.is_set, job.preview)
+        finally:
+            with self._lock:
+                self._current_stop = None
+        kind = type(result).__name__
+        if kind == "Finished":
+            saved, save_error = self._save(result)
+            images = [qimage_from_pil(image) for image in result.images]
+            self.jobFinished.emit(FinishedUpdate(images, result, saved, save_error))
+        elif kind == "Cancelled":
+            self.jobCancelled.emit(result)
+        else:
+            log.error("generation failed: %s\n%s", result.message, getattr(result, "detail", ""))
+            self.jobFailed.emit(result.message)
+
+    def _save(self, result: Any) -> tuple[list[Path], str]:
+        if self._save_results is None:
+            return [], ""
+        try:
+            return list(self._save_results(result)), ""
+        except OSError as error:
+            log.error("could not save images: %s", error, exc_info=True)
+            return [], f"The images could not be saved ({error}). They are kept in this session."
+
+    def _forward(self, event: Any) -> None:
+        kind = type(event).__name__
+        if kind == "Started":
+            self.jobStarted.emit(event.request)
+        elif kind == "Step":
+            image = qimage_from_array(event.preview) if event.preview is not None else None
+            self.jobStep.emit(
+                StepUpdate(event.index, event.total, event.elapsed, event.timestep, event.sigma, image)
+            )

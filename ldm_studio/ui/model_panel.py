@@ -1,0 +1,142 @@
+"""Choosing and loading a model; shows what is loaded and where it runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ldm_studio.app.backend import ModelSummary
+from ldm_studio.app.catalog import CatalogEntry
+
+DEVICES = [("Auto", "auto"), ("CUDA", "cuda"), ("Apple MPS", "mps"), ("CPU", "cpu")]
+PRECISIONS = [("Auto", "auto"), ("fp16", "float16"), ("bf16", "bfloat16"), ("fp32", "float32")]
+
+
+class ModelPanel(QWidget):
+    loadRequested = Signal(str)  # a path
+    placementChanged = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.models = QComboBox()
+        self.models.setPlaceholderText("No models found")
+        self.models.setToolTip("Known models: bundled, in your models folder, and folders you added")
+        self.models.activated.connect(self._chosen)
+        self.open_folder = QPushButton("Open folder…")
+        self.open_folder.setToolTip("Open a diffusers model folder (with model_index.json)")
+        self.open_folder.clicked.connect(self._browse_folder)
+        self.open_file = QPushButton("Open file…")
+        self.open_file.setToolTip("Open a .safetensors or .ckpt checkpoint")
+        self.open_file.clicked.connect(self._browse_file)
+        self.device = QComboBox()
+        self.precision = QComboBox()
+        for box, choices in ((self.device, DEVICES), (self.precision, PRECISIONS)):
+            for label, value in choices:
+                box.addItem(label, value)
+            box.activated.connect(lambda _index: self.placementChanged.emit())
+        self.device.setToolTip("Where the model runs: Auto picks CUDA, then Apple MPS, then the CPU")
+        self.precision.setToolTip("Auto: fp16 on CUDA, fp32 on CPU and MPS")
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setTextVisible(False)
+        self.busy.setFixedHeight(4)
+        self.busy.hide()
+        self.status = QLabel("No model loaded")
+        self.status.setObjectName("modelStatus")
+        self.status.setWordWrap(True)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        heading = QLabel("MODEL")
+        heading.setObjectName("heading")
+        layout.addWidget(heading)
+        layout.addWidget(self.models)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.open_folder)
+        buttons.addWidget(self.open_file)
+        layout.addLayout(buttons)
+        placement = QHBoxLayout()
+        placement.addWidget(QLabel("Device"))
+        placement.addWidget(self.device, 1)
+        placement.addWidget(QLabel("Precision"))
+        placement.addWidget(self.precision, 1)
+        layout.addLayout(placement)
+        layout.addWidget(self.busy)
+        layout.addWidget(self.status)
+
+    def set_entries(self, entries: list[CatalogEntry], current: str = "") -> None:
+        self.models.blockSignals(True)
+        self.models.clear()
+        for entry in entries:
+            self.models.addItem(entry.label, str(entry.path))
+        index = self.models.findData(current)
+        self.models.setCurrentIndex(index)
+        self.models.blockSignals(False)
+
+    def select_path(self, path: str) -> None:
+        index = self.models.findData(path)
+        if index < 0:
+            self.models.addItem(Path(path).name, path)
+            index = self.models.count() - 1
+        self.models.setCurrentIndex(index)
+
+    def placement_choice(self) -> tuple[str, str]:
+        return self.device.currentData(), self.precision.currentData()
+
+    def set_placement_choice(self, device: str, dtype: str) -> None:
+        self.device.setCurrentIndex(max(0, self.device.findData(device)))
+        self.precision.setCurrentIndex(max(0, self.precision.findData(dtype)))
+
+    def show_loading(self, path: str) -> None:
+        self.busy.show()
+        self.status.setText(f"Loading {Path(path).name}…")
+        self._set_controls_enabled(False)
+
+    def show_loaded(self, summary: ModelSummary) -> None:
+        self.busy.hide()
+        self._set_controls_enabled(True)
+        self.select_path(summary.path)
+        prediction = "v-prediction" if summary.prediction_type == "v_prediction" else summary.prediction_type
+        self.status.setText(
+            f"<b>{summary.name}</b><br>{summary.family} · {summary.native_size} px native · {prediction}"
+            f"<br>Running on <b>{summary.device}</b> in <b>{summary.dtype}</b>"
+        )
+        self.status.setToolTip(summary.path)
+
+    def show_failed(self, message: str) -> None:
+        self.busy.hide()
+        self._set_controls_enabled(True)
+        self.status.setText(f"<span style='color:#ff8a80'>Could not load the model.</span><br>{message}")
+
+    def _set_controls_enabled(self, enabled: bool) -> None:
+        for widget in (self.models, self.open_folder, self.open_file, self.device, self.precision):
+            widget.setEnabled(enabled)
+
+    def _chosen(self, index: int) -> None:
+        path = self.models.itemData(index)
+        if path:
+            self.loadRequested.emit(path)
+
+    def _browse_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a diffusers model folder")
+        if folder:
+            self.loadRequested.emit(folder)
+
+    def _browse_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a checkpoint", "", "Checkpoints (*.safetensors *.ckpt);;All files (*)"
+        )
+        if path:
+            self.loadRequested.emit(path)

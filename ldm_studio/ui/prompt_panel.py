@@ -1,0 +1,306 @@
+"""Prompt and generation settings. Shows state and emits requests; knows nothing of torch."""
+
+from __future__ import annotations
+
+import random
+
+from PySide6.QtCore import QRegularExpression, Qt, Signal
+from PySide6.QtGui import QRegularExpressionValidator
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ldm_studio.engine.request import MAX_SEED, GenerationRequest
+from ldm_studio.engine.samplers import DEFAULT_SAMPLER, sampler_names
+from ldm_studio.ui.prompt_edit import PromptEdit
+
+SIZE_PRESETS = [(256, 256), (512, 512), (768, 768), (1024, 1024), (512, 768), (768, 512), (832, 1216)]
+NATIVE = "native"
+MAX_EXAMPLES = 6
+
+
+class PromptPanel(QWidget):
+    generateRequested = Signal()
+    cancelRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._native_size = 512
+        self._last_seed: int | None = None
+
+        self.prompt = PromptEdit()
+        self.prompt.setPlaceholderText("Describe the image…  (Ctrl+Enter to generate)")
+        self.prompt.setFixedHeight(84)
+        self.prompt.submitted.connect(self.generateRequested)
+        self.negative = QLineEdit()
+        self.negative.setPlaceholderText("What to avoid (optional)")
+        self.negative.setClearButtonEnabled(True)
+
+        self.examples_row = QHBoxLayout()
+        self.examples_row.setSpacing(4)
+        self.examples_label = QLabel("Try:")
+        self.examples_label.setObjectName("hint")
+        self.examples_row.addWidget(self.examples_label)
+        self.examples_row.addStretch(1)
+        self._example_buttons: list[QToolButton] = []
+
+        self.seed = QLineEdit()
+        self.seed.setValidator(QRegularExpressionValidator(QRegularExpression(r"\d{0,10}")))
+        self.seed.setPlaceholderText("seed")
+        self.random_seed = QCheckBox("Random")
+        self.random_seed.setToolTip("Draw a new seed for every generation; the drawn seed is shown")
+        self.random_seed.toggled.connect(self._sync_seed_enabled)
+        self.reuse_seed = QToolButton()
+        self.reuse_seed.setText("Reuse last")
+        self.reuse_seed.setToolTip("Fix the seed of the last image, to vary other settings")
+        self.reuse_seed.clicked.connect(self.reuse_last_seed)
+        self.reuse_seed.setEnabled(False)
+
+        self.steps = QSpinBox()
+        self.steps.setRange(1, 200)
+        self.steps.setValue(20)
+        self.guidance = QDoubleSpinBox()
+        self.guidance.setRange(1.0, 30.0)
+        self.guidance.setSingleStep(0.5)
+        self.guidance.setDecimals(1)
+        self.guidance.setValue(7.0)
+        self.guidance.setToolTip("Classifier-free guidance: how strongly the image follows the prompt")
+        self.sampler = QComboBox()
+        self.sampler.addItems(sampler_names())
+        self.sampler.setCurrentText(DEFAULT_SAMPLER)
+        self.batch = QSpinBox()
+        self.batch.setRange(1, 16)
+
+        self.size_preset = QComboBox()
+        self.size_preset.addItem("Native", NATIVE)
+        for width, height in SIZE_PRESETS:
+            self.size_preset.addItem(f"{width} × {height}", (width, height))
+        self.size_preset.addItem("Custom", None)
+        self.size_preset.currentIndexChanged.connect(self._apply_preset)
+        self.width_box, self.height_box = QSpinBox(), QSpinBox()
+        for box in (self.width_box, self.height_box):
+            box.setRange(8, 2048)
+            box.setSingleStep(8)
+            box.setValue(512)
+            box.setSuffix(" px")
+            box.valueChanged.connect(self._size_edited)
+
+        self.preview_mode = QComboBox()
+        self.preview_mode.addItem("Fast preview", "fast")
+        self.preview_mode.addItem("Full decode", "full")
+        self.preview_mode.addItem("No preview", "off")
+        self.preview_mode.setToolTip(
+            "Fast: a colour projection of the latent, every step. Full: a real VAE decode every N steps."
+        )
+        self.preview_every = QSpinBox()
+        self.preview_every.setRange(1, 50)
+        self.preview_every.setPrefix("every ")
+        self.preview_every.setSuffix(" steps")
+        self.preview_mode.currentIndexChanged.connect(self._sync_preview_every)
+
+        self.generate_button = QPushButton("Generate")
+        self.generate_button.setObjectName("primary")
+        self.generate_button.setToolTip("Generate (Ctrl+Enter)")
+        self.generate_button.clicked.connect(self.generateRequested)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Cancel (Esc)")
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        self.cancel_button.setEnabled(False)
+
+        self._lay_out()
+        self.random_seed.setChecked(True)
+        self._sync_seed_enabled()
+        self._sync_preview_every()
+
+    def _lay_out(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(8)
+        layout.addWidget(_heading("Prompt"))
+        layout.addWidget(self.prompt)
+        layout.addLayout(self.examples_row)
+        layout.addWidget(self.negative)
+
+        layout.addWidget(_heading("Settings"))
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        form.setHorizontalSpacing(10)
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(self.seed, 1)
+        seed_row.addWidget(self.random_seed)
+        seed_row.addWidget(self.reuse_seed)
+        form.addRow("Seed", seed_row)
+        form.addRow("Sampler", self.sampler)
+        numbers = QGridLayout()
+        numbers.addWidget(QLabel("Steps"), 0, 0)
+        numbers.addWidget(self.steps, 0, 1)
+        numbers.addWidget(QLabel("CFG"), 0, 2)
+        numbers.addWidget(self.guidance, 0, 3)
+        numbers.addWidget(QLabel("Batch"), 0, 4)
+        numbers.addWidget(self.batch, 0, 5)
+        form.addRow(numbers)
+        form.addRow("Size", self.size_preset)
+        size_row = QHBoxLayout()
+        size_row.addWidget(self.width_box)
+        size_row.addWidget(QLabel("×"))
+        size_row.addWidget(self.height_box)
+        form.addRow("", size_row)
+        preview_row = QHBoxLayout()
+        preview_row.addWidget(self.preview_mode, 1)
+        preview_row.addWidget(self.preview_every)
+        form.addRow("Preview", preview_row)
+        layout.addLayout(form)
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.generate_button, 3)
+        buttons.addWidget(self.cancel_button, 1)
+        layout.addSpacing(4)
+        layout.addLayout(buttons)
+
+    # ---- state in ---------------------------------------------------------------------------
+    def set_native_size(self, size: int) -> None:
+        self._native_size = size
+        self.size_preset.setItemText(0, f"Native ({size} × {size})")
+        if self.size_preset.currentData() == NATIVE:
+            self._apply_preset()
+
+    def set_examples(self, examples: list[str] | tuple[str, ...]) -> None:
+        for button in self._example_buttons:
+            button.deleteLater()
+        self._example_buttons = []
+        for text in list(examples)[:MAX_EXAMPLES]:
+            button = QToolButton()
+            button.setText(text)
+            button.setObjectName("chip")
+            button.setToolTip(f"Use the prompt “{text}”")
+            button.clicked.connect(lambda _=False, phrase=text: self.prompt.set_text(phrase))
+            self.examples_row.insertWidget(self.examples_row.count() - 1, button)
+            self._example_buttons.append(button)
+        self.examples_label.setVisible(bool(self._example_buttons))
+
+    def set_completions(self, phrases: list[str] | tuple[str, ...]) -> None:
+        self.prompt.set_completions(phrases)
+
+    def set_running(self, running: bool) -> None:
+        self.cancel_button.setEnabled(running)
+        self.generate_button.setText("Queue another" if running else "Generate")
+
+    def set_generate_enabled(self, enabled: bool) -> None:
+        self.generate_button.setEnabled(enabled)
+
+    def remember_seed(self, seed: int) -> None:
+        """Show the seed actually used (drawn at random or typed)."""
+        self._last_seed = seed
+        self.reuse_seed.setEnabled(True)
+        if self.random_seed.isChecked():
+            self.seed.setText(str(seed))
+
+    def reuse_last_seed(self) -> None:
+        if self._last_seed is not None:
+            self.random_seed.setChecked(False)
+            self.seed.setText(str(self._last_seed))
+
+    # ---- request out ------------------------------------------------------------------------
+    def request(self, rng: random.Random | None = None) -> GenerationRequest:
+        """The request as the panel shows it; raises ValueError with a readable reason."""
+        prompt = self.prompt.text().strip()
+        if not prompt:
+            raise ValueError("Type a prompt first.")
+        if self.random_seed.isChecked():
+            seed = (rng or random.SystemRandom()).randint(0, MAX_SEED)
+        else:
+            text = self.seed.text().strip()
+            if not text:
+                raise ValueError("Type a seed, or tick Random.")
+            seed = int(text)
+            if seed > MAX_SEED:
+                raise ValueError(f"The seed must be at most {MAX_SEED}.")
+        return GenerationRequest(
+            prompt=prompt,
+            negative_prompt=self.negative.text().strip(),
+            seed=seed,
+            steps=self.steps.value(),
+            guidance=round(self.guidance.value(), 2),
+            width=self.width_box.value() // 8 * 8,
+            height=self.height_box.value() // 8 * 8,
+            sampler=self.sampler.currentText(),
+            batch_size=self.batch.value(),
+        )
+
+    def set_request(self, request: GenerationRequest, mode: str = "all") -> None:
+        """Fill the panel from a request: all fields, the prompt only, or the seed only."""
+        if mode in ("all", "prompt"):
+            self.prompt.set_text(request.prompt)
+            self.negative.setText(request.negative_prompt)
+        if mode in ("all", "seed") and request.seed is not None:
+            self.random_seed.setChecked(False)
+            self.seed.setText(str(request.seed))
+        if mode != "all":
+            return
+        self.steps.setValue(request.steps)
+        self.guidance.setValue(request.guidance)
+        if request.sampler in sampler_names():
+            self.sampler.setCurrentText(request.sampler)
+        self.batch.setValue(request.batch_size)
+        if request.width and request.height:
+            self._set_size(request.width, request.height)
+
+    def preview_settings(self) -> tuple[str, int]:
+        return self.preview_mode.currentData(), self.preview_every.value()
+
+    def set_preview_settings(self, mode: str, every: int) -> None:
+        index = self.preview_mode.findData(mode)
+        self.preview_mode.setCurrentIndex(max(0, index))
+        self.preview_every.setValue(every)
+
+    # ---- internals --------------------------------------------------------------------------
+    def _set_size(self, width: int, height: int) -> None:
+        preset = self.size_preset.findData((width, height))
+        if width == height == self._native_size:
+            preset = 0
+        self.size_preset.blockSignals(True)
+        self.size_preset.setCurrentIndex(preset if preset >= 0 else self.size_preset.count() - 1)
+        self.size_preset.blockSignals(False)
+        self._set_size_boxes(width, height)
+
+    def _set_size_boxes(self, width: int, height: int) -> None:
+        for box, value in ((self.width_box, width), (self.height_box, height)):
+            box.blockSignals(True)
+            box.setValue(value)
+            box.blockSignals(False)
+
+    def _apply_preset(self) -> None:
+        data = self.size_preset.currentData()
+        if data == NATIVE:
+            self._set_size_boxes(self._native_size, self._native_size)
+        elif data:
+            self._set_size_boxes(*data)
+
+    def _size_edited(self) -> None:
+        self.size_preset.blockSignals(True)
+        self.size_preset.setCurrentIndex(self.size_preset.count() - 1)  # Custom
+        self.size_preset.blockSignals(False)
+
+    def _sync_seed_enabled(self) -> None:
+        self.seed.setReadOnly(self.random_seed.isChecked())
+
+    def _sync_preview_every(self) -> None:
+        self.preview_every.setVisible(self.preview_mode.currentData() == "full")
+
+
+def _heading(text: str) -> QLabel:
+    label = QLabel(text.upper())
+    label.setObjectName("heading")
+    return label

@@ -1,0 +1,57 @@
+"""The look: Qt's Fusion style with a dark palette that keeps images the brightest thing on screen."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
+
+ACCENT = "#6c8cff"
+
+STYLE_SHEET = f"""
+QLabel#heading {{ color: #8b8f98; font-weight: 600; letter-spacing: 1px; font-size: 11px; }}
+QLabel#hint {{ color: #8b8f98; }}
+QLabel#modelStatus {{ color: #c9ccd3; }}
+QLabel#placement {{ color: #9aa0aa; padding: 0 6px; }}
+QPushButton#primary {{
+    background: {ACCENT}; color: white; font-weight: 600; border: none; border-radius: 5px;
+    padding: 8px 14px;
+}}
+QPushButton#primary:hover {{ background: #7f9bff; }}
+QPushButton#primary:disabled {{ background: #3a3f4b; color: #80848c; }}
+QToolButton#chip {{
+    background: #2d3038; border: 1px solid #3a3e48; border-radius: 10px; padding: 2px 8px; color: #d4d7de;
+}}
+QToolButton#chip:hover {{ border-color: {ACCENT}; }}
+QWidget#bannerBox {{ background: #4a2a2a; border: 1px solid #7a3b3b; border-radius: 5px; }}
+QWidget#bannerBox QLabel {{ color: #ffd9d6; }}
+QWidget#bannerBox QToolButton {{ border: none; color: #ffd9d6; }}
+QProgressBar {{ border: 1px solid #3a3e48; border-radius: 4px; text-align: center; height: 20px; }}
+QProgressBar::chunk {{ background: {ACCENT}; border-radius: 3px; }}
+QPlainTextEdit, QLineEdit, QSpinBox, QDoubleSpinBox, QComboBox {{ padding: 3px; }}
+"""
+
+
+def apply_style(app: QApplication) -> None:
+    app.setStyle("Fusion")
+    palette = QPalette()
+    colours = {
+        QPalette.ColorRole.Window: "#25272c",
+        QPalette.ColorRole.WindowText: "#e3e5ea",
+        QPalette.ColorRole.Base: "#1c1d21",
+        QPalette.ColorRole.AlternateBase: "#2a2c31",
+        QPalette.ColorRole.ToolTipBase: "#2f3239",
+        QPalette.ColorRole.ToolTipText: "#e3e5ea",
+        QPalette.ColorRole.Text: "#e3e5ea",
+        QPalette.ColorRole.Button: "#30333a",
+        QPalette.ColorRole.ButtonText: "#e3e5ea",
+        QPalette.ColorRole.Highlight: ACCENT,
+        QPalette.ColorRole.HighlightedText: "#ffffff",
+        QPalette.ColorRole.PlaceholderText: "#7d818a",
+        QPalette.ColorRole.Link: ACCENT,
+    }
+    for role, colour in colours.items():
+        palette.setColor(role, QColor(colour))
+    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText, QPalette.ColorRole.WindowText):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor("#6b6f78"))
+    app.setPalette(palette)
+    app.setStyleSheet(STYLE_SHEET)
