@@ -10,7 +10,11 @@ import torch
 
 def byte_level_alphabet() -> list[str]:
     """The 256 printable stand-ins byte-level BPE uses for raw bytes (GPT-2 / CLIP convention)."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
     unprintable = [byte for byte in range(256) if byte not in printable]
     return [chr(code) for code in printable] + [chr(256 + n) for n in range(len(unprintable))]
 

@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from ldm_studio.app.backend import Backend
+from ldm_studio.engine.events import Cancelled
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,10 @@ class EngineWorker(QObject):
                 job = self._jobs.get_nowait()
             except queue.Empty:
                 break
-            if not isinstance(job, _GenerateJob):
+            if isinstance(job, _GenerateJob):
+                # a job cancelled before it started still ends, so the GUI is never left waiting
+                self.jobCancelled.emit(Cancelled(job.request, 0))
+            else:
                 kept.append(job)
         for job in kept:
             self._jobs.put(job)

@@ -114,6 +114,8 @@ def _external_component(folder: Path, name: str, dtype: torch.dtype) -> Any | No
 def _load_folder(folder: Path, dtype: torch.dtype) -> Any:
     import diffusers
 
+    diffusers.utils.logging.disable_progress_bar()
+
     model_index = read_model_index(folder)
     extra: dict[str, Any] = {}
     for name in ("text_encoder", "text_encoder_2"):

@@ -1,0 +1,113 @@
+"""``ldm-studio generate``: text to image without the window; prints each written PNG's path."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ldm_studio.cli import CliError
+from ldm_studio.engine.samplers import DEFAULT_SAMPLER, sampler_names
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "generate",
+        help="generate images from a prompt",
+        description="Generate images and write them as PNGs (with A1111-compatible parameters) to --out.",
+    )
+    parser.add_argument("--model", help="model folder or checkpoint file (default: the bundled model)")
+    parser.add_argument("--prompt", required=True)
+    parser.add_argument("--negative", default="", help="negative prompt")
+    parser.add_argument("--seed", type=int, help="0..4294967295 (default: random)")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--cfg", type=float, default=7.0, help="classifier-free guidance scale")
+    parser.add_argument("--width", type=int, help="default: the model's native size")
+    parser.add_argument("--height", type=int, help="default: the model's native size")
+    parser.add_argument("--sampler", default=DEFAULT_SAMPLER, choices=sampler_names(), metavar="NAME")
+    parser.add_argument("--batch", type=int, default=1, help="images to generate (seeds seed, seed+1, …)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
+    parser.add_argument("--dtype", default="auto", choices=["auto", "float16", "bfloat16", "float32"])
+    parser.add_argument("--out", required=True, type=Path, help="folder for the PNGs")
+    parser.set_defaults(run=run)
+
+
+def resolve_model(model: str | None) -> Path:
+    if model:
+        return Path(model)
+    from ldm_studio.app.catalog import default_model
+
+    bundled = default_model()
+    if bundled is None:
+        raise CliError("no --model given and no bundled model is installed")
+    return bundled
+
+
+def run(args: argparse.Namespace) -> int:
+    from ldm_studio.engine.request import GenerationRequest
+
+    try:
+        request = GenerationRequest(
+            prompt=args.prompt,
+            negative_prompt=args.negative,
+            seed=args.seed,
+            steps=args.steps,
+            guidance=args.cfg,
+            width=args.width,
+            height=args.height,
+            sampler=args.sampler,
+            batch_size=args.batch,
+        )
+    except ValueError as error:
+        raise CliError(str(error), status=2) from error
+    if (args.width is None) != (args.height is None):
+        raise CliError("give both --width and --height, or neither", status=2)
+
+    from ldm_studio.cli.progress import ProgressBar
+    from ldm_studio.engine.errors import ModelLoadError
+    from ldm_studio.engine.events import Failed, Finished, Step
+    from ldm_studio.engine.generate import generate
+    from ldm_studio.engine.loader import load_model
+    from ldm_studio.engine.preview import PreviewSettings
+    from ldm_studio.gallery.metadata import encode_png, image_request
+    from ldm_studio.gallery.store import prompt_slug, write_atomic_exclusive
+    from ldm_studio.paths import user_dirs
+
+    model_path = resolve_model(args.model)
+    try:
+        model = load_model(
+            model_path, device=args.device, dtype=args.dtype, cache_dir=user_dirs().cache / "previews"
+        )
+    except ModelLoadError as error:
+        raise CliError(str(error)) from error
+
+    bar = ProgressBar()
+
+    def show(event: object) -> None:
+        if isinstance(event, Step):
+            bar.update(event.index, event.total, event.elapsed)
+
+    try:
+        result = generate(model, request, show, preview=PreviewSettings("off"))
+    finally:
+        bar.close()
+    if isinstance(result, Failed):
+        raise CliError(result.message)
+    assert isinstance(result, Finished)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CliError(f"cannot create the output folder {args.out}: {error.strerror or error}") from error
+    for index, image in enumerate(result.images):
+        single = image_request(result.request, index)
+        data = encode_png(
+            image,
+            single,
+            model_name=result.metadata.get("model_name", ""),
+            model_hash=result.metadata.get("model_hash", ""),
+        )
+        try:
+            path = write_atomic_exclusive(data, args.out / f"{single.seed}-{prompt_slug(single.prompt)}.png")
+        except OSError as error:
+            raise CliError(f"cannot write to {args.out}: {error.strerror or error}") from error
+        print(path, flush=True)
+    return 0

@@ -1,0 +1,82 @@
+"""A scripted engine that replays events: the app layer tested in milliseconds, without torch."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ldm_studio.app.backend import ModelSummary
+from ldm_studio.engine.errors import ModelLoadError
+from ldm_studio.engine.events import Cancelled, Failed, Finished, Started, Step
+
+
+@dataclass
+class ScriptedBackend:
+    """Each generate() plays ``steps`` Step events then Finished, unless told to fail.
+
+    ``step_delay`` gives a test time to cancel; ``gate`` (if set) blocks each step until released.
+    """
+
+    size: int = 32
+    step_delay: float = 0.0
+    fail_with: str = ""
+    failing_paths: set[str] = field(default_factory=set)
+    gate: threading.Event | None = None
+    loads: list[str] = field(default_factory=list)
+    requests: list = field(default_factory=list)
+
+    def load(self, path: Path, device: str, dtype: str) -> ModelSummary:
+        self.loads.append(str(path))
+        if str(path) in self.failing_paths:
+            raise ModelLoadError(f"{Path(path).name} is not a model we can read")
+        return ModelSummary(
+            name=Path(path).name,
+            path=str(path),
+            family="sd",
+            device="CPU",
+            dtype="float32",
+            native_size=self.size,
+            captions=("red heart", "cat face", "grinning face"),
+            examples=("red heart", "cat face"),
+        )
+
+    def generate(self, request, on_event, should_stop, preview):
+        request = request.with_seed().replace(
+            width=request.width or self.size, height=request.height or self.size
+        )
+        self.requests.append(request)
+        on_event(Started(request, request.steps))
+        started = time.perf_counter()
+        for index in range(1, request.steps + 1):
+            if self.gate is not None:
+                self.gate.wait(5)
+            if self.step_delay:
+                time.sleep(self.step_delay)
+            if should_stop():
+                cancelled = Cancelled(request, index - 1)
+                on_event(cancelled)
+                return cancelled
+            shade = int(255 * index / request.steps)
+            preview_image = np.full((request.height, request.width, 3), shade, dtype=np.uint8)
+            on_event(
+                Step(index, request.steps, time.perf_counter() - started, 1000.0 - index, None, preview_image)
+            )
+        if self.fail_with:
+            failure = Failed(self.fail_with)
+            on_event(failure)
+            return failure
+        images = [
+            Image.new("RGB", (request.width, request.height), (200, 40 * i % 255, 40))
+            for i in range(request.batch_size)
+        ]
+        finished = Finished(images, request, {"model_name": "fake", "model_hash": "0123456789"}, 0.01)
+        on_event(finished)
+        return finished
+
+    def unload(self) -> None:
+        pass

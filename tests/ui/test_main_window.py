@@ -1,0 +1,140 @@
+import json
+import threading
+
+import pytest
+from PySide6.QtCore import Qt
+
+from ldm_studio.app.settings import Settings
+from ldm_studio.app.worker import EngineWorker
+from ldm_studio.paths import user_dirs
+from ldm_studio.ui.main_window import MainWindow
+from tests.app.fake_backend import ScriptedBackend
+
+
+@pytest.fixture
+def studio(qtbot):
+    """A window over a scripted engine, with a model loaded."""
+    backend = ScriptedBackend(size=32)
+    worker = EngineWorker(lambda: backend)
+    dirs = user_dirs().ensure()
+    window = MainWindow(worker, Settings(), dirs)
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(worker.modelLoaded, timeout=5000):
+        window.load_model("/models/emoji")
+    window.backend = backend
+    yield window
+    worker.shutdown(timeout=5)
+
+
+def test_loaded_model_shows_name_device_and_dtype(studio):
+    text = studio.model_panel.status.text()
+    assert "emoji" in text and "CPU" in text and "float32" in text
+    assert studio.prompt_panel.generate_button.isEnabled()
+    assert studio.prompt_panel.width_box.value() == 32  # native size
+
+
+def test_ctrl_enter_generates_with_live_previews_and_a_result_strip(qtbot, studio):
+    panel = studio.prompt_panel
+    qtbot.keyClicks(panel.prompt, "red heart")
+    panel.random_seed.setChecked(False)
+    panel.seed.setText("1234")
+    panel.steps.setValue(4)
+    panel.batch.setValue(3)
+    previews = []
+    studio.worker.jobStep.connect(lambda update: previews.append(studio.preview.image()))
+    with qtbot.waitSignal(studio.worker.jobFinished, timeout=5000):
+        qtbot.keyClick(panel.prompt, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: studio.results.count() == 3)
+    request = studio.backend.requests[-1]
+    assert (request.prompt, request.seed, request.steps, request.batch_size) == ("red heart", 1234, 4, 3)
+    assert studio.preview.image() is not None
+    assert "seed 1234" in studio.progress.format()
+    assert not panel.cancel_button.isEnabled()
+
+
+def test_progress_bar_counts_steps_and_shows_speed(qtbot, studio):
+    studio.prompt_panel.prompt.set_text("cat face")
+    studio.prompt_panel.steps.setValue(5)
+    formats = []
+    studio.worker.jobStep.connect(lambda update: formats.append(studio.progress.format()))
+    with qtbot.waitSignal(studio.worker.jobFinished, timeout=5000):
+        studio.generate()
+    qtbot.waitUntil(lambda: len(formats) == 5)
+    assert formats[0].startswith("Step 1/5") and formats[-1].startswith("Step 5/5")
+    assert "left" in formats[-1]
+
+
+def test_escape_cancels_a_running_generation(qtbot, studio):
+    gate = threading.Event()
+    studio.backend.gate = gate
+    studio.prompt_panel.prompt.set_text("cat face")
+    studio.prompt_panel.steps.setValue(50)
+    studio.generate()
+    assert studio.prompt_panel.cancel_button.isEnabled()
+    with qtbot.waitSignal(studio.worker.jobCancelled, timeout=5000):
+        qtbot.keyClick(studio, Qt.Key.Key_Escape)
+        gate.set()
+    assert "Cancelled" in studio.progress.format()
+    assert studio.results.count() == 0
+    assert not studio.prompt_panel.cancel_button.isEnabled()
+
+
+def test_empty_prompt_and_failures_are_explained_not_fatal(qtbot, studio):
+    studio.generate()
+    assert "Type a prompt" in studio.banner_text()
+    studio.backend.fail_with = "Out of memory at 32x32. Try a smaller size."
+    studio.prompt_panel.prompt.set_text("cat")
+    with qtbot.waitSignal(studio.worker.jobFailed, timeout=5000):
+        studio.generate()
+    assert "Out of memory" in studio.banner_text()
+
+
+def test_a_model_that_fails_to_load_leaves_the_app_running_with_a_reason(qtbot, studio):
+    studio.backend.failing_paths.add("/broken")
+    with qtbot.waitSignal(studio.worker.modelFailed, timeout=5000):
+        studio.load_model("/broken")
+    assert "not a model" in studio.banner_text()
+    assert "Could not load" in studio.model_panel.status.text()
+    assert studio.prompt_panel.generate_button.isEnabled()  # the previous model is still loaded
+
+
+def test_prompt_completion_offers_model_captions(qtbot, studio):
+    prompt = studio.prompt_panel.prompt
+    prompt.setFocus()
+    qtbot.waitUntil(prompt.hasFocus)
+    qtbot.keyClicks(prompt, "hea")
+    completer = prompt.completer()
+    assert completer.completionCount() == 1 and completer.currentCompletion() == "red heart"
+    buttons = [b.text() for b in studio.prompt_panel._example_buttons]
+    assert buttons == ["red heart", "cat face"]
+
+
+def test_settings_persist_across_restarts(qtbot, studio):
+    studio.prompt_panel.prompt.set_text("grinning face")
+    studio.prompt_panel.steps.setValue(33)
+    studio.prompt_panel.set_preview_settings("full", 4)
+    studio.close()
+    saved = json.loads((user_dirs().config / "settings.json").read_text())
+    assert saved["last_request"]["prompt"] == "grinning face" and saved["last_request"]["steps"] == 33
+    assert saved["preview_mode"] == "full" and saved["preview_every"] == 4
+    again = MainWindow(
+        EngineWorker(lambda: ScriptedBackend()), Settings.load(user_dirs().config), user_dirs()
+    )
+    qtbot.addWidget(again)
+    assert again.prompt_panel.prompt.text() == "grinning face"
+    assert again.prompt_panel.steps.value() == 33
+    assert again.prompt_panel.preview_settings() == ("full", 4)
+
+
+def test_reuse_last_seed_fixes_the_drawn_seed(qtbot, studio):
+    panel = studio.prompt_panel
+    panel.prompt.set_text("cat")
+    panel.random_seed.setChecked(True)
+    with qtbot.waitSignal(studio.worker.jobFinished, timeout=5000):
+        studio.generate()
+    drawn = studio.backend.requests[-1].seed
+    assert panel.seed.text() == str(drawn)
+    panel.reuse_seed.click()
+    assert not panel.random_seed.isChecked()
+    assert panel.request().seed == drawn
