@@ -26,6 +26,7 @@ class Step:
     timestep: float  # the scheduler's timestep (or sigma-derived time) of this step
     sigma: float | None = None
     preview: np.ndarray | None = None  # H x W x 3 uint8 of the x0 estimate (a grid for batches)
+    noisy: np.ndarray | None = None  # the noisy latent itself, projected the same way
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Finished:
     request: GenerationRequest
     metadata: dict[str, Any] = field(default_factory=dict)  # model name/hash, timings, app version
     elapsed: float = 0.0
+    trajectory: Any = None  # engine.trajectory.Trajectory when it was kept
 
 
 @dataclass(frozen=True)

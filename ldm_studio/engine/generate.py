@@ -2,14 +2,18 @@
 
 The loop mirrors diffusers' Stable Diffusion pipelines step for step (so a seed gives the same image
 as a bare pipeline call) but keeps what they do not hand out: the x0 estimate of every step, a
-cancel check between every UNet call, and a count of *real* steps for samplers that call the model
-twice per step.
+cancel check between every UNet call, a count of *real* steps for samplers that call the model twice
+per step, and (optionally) the whole trajectory so a generation can be replayed and branched. The
+same loop serves image-to-image and inpainting: they only change where it starts and what is
+blended back after each step.
 """
 
 from __future__ import annotations
 
+import copy
 import gc
 import logging
+import math
 import time
 import traceback
 from collections.abc import Callable
@@ -18,11 +22,13 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from ldm_studio import __version__
 from ldm_studio.engine.errors import CancelledError, GenerationError
 from ldm_studio.engine.events import Cancelled, Event, Failed, Finished, Started, Step
+from ldm_studio.engine.images import file_sha256, fit, mask_tensor, open_image, to_tensor
 from ldm_studio.engine.loader import LoadedModel
 from ldm_studio.engine.preview import (
     PreviewMode,
@@ -34,6 +40,7 @@ from ldm_studio.engine.preview import (
 )
 from ldm_studio.engine.request import GenerationRequest
 from ldm_studio.engine.samplers import make_scheduler
+from ldm_studio.engine.trajectory import KeptStep, Trajectory
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +60,33 @@ class Conditioning:
     added: dict[str, torch.Tensor] | None  # SDXL's pooled text and size conditioning
 
 
+@dataclass
+class SourceImage:
+    """Image-to-image / inpainting input, already fitted to the request's size and encoded."""
+
+    latents: torch.Tensor  # scaled, repeated for the batch
+    pixels: torch.Tensor  # (1, 3, H, W) in [-1, 1]
+    pixel_mask: torch.Tensor | None = None  # (1, 1, H, W), 1 = repaint
+    latent_mask: torch.Tensor | None = None  # (B, 1, h, w)
+    masked_latents: torch.Tensor | None = None  # for 9-channel inpainting UNets
+
+
+@dataclass
+class Branch:
+    """Continue ``trajectory`` from real step ``from_step`` with a (possibly changed) request."""
+
+    trajectory: Trajectory
+    from_step: int
+    parent: GenerationRequest
+
+
+@dataclass
+class Start:
+    latents: torch.Tensor
+    begin: int  # first model-call index into scheduler.timesteps
+    done: int  # real steps already done before ``begin``
+
+
 def resolve(request: GenerationRequest, model: LoadedModel) -> GenerationRequest:
     """A request with every choice made: a seed, a size, the model recorded."""
     request = request.with_seed()
@@ -69,6 +103,11 @@ def scheduler_for(model: LoadedModel, sampler: str) -> Any:
     if sampler not in model.schedulers:
         model.schedulers[sampler] = make_scheduler(sampler, model.base_scheduler_config)
     return model.schedulers[sampler]
+
+
+def sigma_space(scheduler: Any) -> bool:
+    """Whether the sampler holds latents as x0 + sigma * noise (Euler family) rather than VP form."""
+    return float(scheduler.init_noise_sigma) > 1.0
 
 
 @torch.no_grad()
@@ -98,7 +137,7 @@ def encode_text(model: LoadedModel, prompt: str, negative: str, guided: bool) ->
     return conditioning
 
 
-def _expand(conditioning: Conditioning, batch: int, guided: bool, size: tuple[int, int], model: LoadedModel):
+def expand(conditioning: Conditioning, batch: int, guided: bool, size: tuple[int, int], model: LoadedModel):
     """Repeat the (one-prompt) conditioning for every image of the batch, in the pipeline's order."""
     halves = 2 if guided else 1
 
@@ -125,28 +164,39 @@ def _expand(conditioning: Conditioning, batch: int, guided: bool, size: tuple[in
     return embeds, added
 
 
-def initial_noise(
-    model: LoadedModel, request: GenerationRequest, dtype: torch.dtype
-) -> tuple[torch.Tensor, list]:
-    """Noise from one CPU generator per image (seed + i), so a seed gives the same image anywhere."""
+def make_generators(request: GenerationRequest) -> list[torch.Generator]:
+    """One CPU generator per image (seed + i), so a seed gives the same image on any device."""
+    return [torch.Generator("cpu").manual_seed(request.seed_for(i)) for i in range(request.batch_size)]
+
+
+def latent_shape(model: LoadedModel, request: GenerationRequest) -> tuple[int, int, int, int]:
+    factor = model.vae_scale_factor
+    channels = model.pipe.vae.config.latent_channels
+    return (request.batch_size, channels, request.height // factor, request.width // factor)
+
+
+def initial_noise(model: LoadedModel, request: GenerationRequest, generators: list, dtype: torch.dtype):
     from diffusers.utils.torch_utils import randn_tensor
 
-    generators = [torch.Generator("cpu").manual_seed(request.seed_for(i)) for i in range(request.batch_size)]
-    factor = model.vae_scale_factor
-    shape = (
-        request.batch_size,
-        model.pipe.unet.config.in_channels,
-        request.height // factor,
-        request.width // factor,
-    )
-    noise = randn_tensor(shape, generator=generators, device=model.placement.device, dtype=dtype)
-    return noise, generators
+    shape = latent_shape(model, request)
+    return randn_tensor(shape, generator=generators, device=model.placement.device, dtype=dtype)
 
 
 def real_step_done(index: int, timestep_count: int, steps: int, order: int) -> bool:
     """Whether model call ``index`` completes a user-visible step (diffusers' progress-bar rule)."""
     warmup = timestep_count - steps * order
     return index == timestep_count - 1 or ((index + 1) > warmup and (index + 1) % order == 0)
+
+
+def call_after_step(step: int, timestep_count: int, steps: int, order: int) -> int:
+    """The model-call index that follows real step ``step`` (0 for step 0)."""
+    done = 0
+    for index in range(timestep_count):
+        if done == step:
+            return index
+        if real_step_done(index, timestep_count, steps, order):
+            done += 1
+    return timestep_count
 
 
 def estimate_x0(
@@ -157,9 +207,18 @@ def estimate_x0(
         x0 = getattr(output, "denoised", None)
     if x0 is not None:
         return x0
-    alphas = scheduler.alphas_cumprod
-    alpha_cumprod = float(alphas[int(round(float(t)))])
+    alpha_cumprod = float(scheduler.alphas_cumprod[int(round(float(t)))])
     return x0_from_model_output(model_output, sample, alpha_cumprod, scheduler.config.prediction_type)
+
+
+def noise_level(scheduler: Any, timesteps: torch.Tensor, next_call: int) -> float:
+    """VP-equivalent sigma of the latents about to enter model call ``next_call`` (0 at the end)."""
+    if next_call >= len(timesteps):
+        return 0.0
+    if sigma_space(scheduler) and getattr(scheduler, "step_index", None) is not None:
+        return float(scheduler.sigmas[scheduler.step_index])
+    alpha = float(scheduler.alphas_cumprod[int(round(float(timesteps[next_call])))])
+    return math.sqrt((1 - alpha) / alpha)
 
 
 @torch.no_grad()
@@ -181,6 +240,17 @@ def decode(model: LoadedModel, latents: torch.Tensor) -> torch.Tensor:
         vae.to(vae_dtype)
 
 
+@torch.no_grad()
+def encode(model: LoadedModel, pixels: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] -> latents as the UNet sees them (the distribution's mean: deterministic)."""
+    vae = model.pipe.vae
+    parameter = next(vae.parameters())
+    raw = vae.encode(pixels.to(parameter.device, parameter.dtype)).latent_dist.mean
+    scaling = float(vae.config.scaling_factor or 1.0)
+    shift = float(getattr(vae.config, "shift_factor", 0.0) or 0.0)
+    return (raw - shift) * scaling
+
+
 def to_pil(images: torch.Tensor) -> list[Image.Image]:
     return [Image.fromarray(array) for array in to_uint8(images)]
 
@@ -195,6 +265,103 @@ def render_preview(
     return fast_preview(x0, model.projection, size)
 
 
+@torch.no_grad()
+def prepare_source(model: LoadedModel, request: GenerationRequest) -> SourceImage | None:
+    if not request.init_image:
+        return None
+    size = (request.width, request.height)
+    resize_mode = str(request.extras.get("resize_mode", "resize"))
+    image = fit(open_image(request.init_image), size, resize_mode)
+    pixels = to_tensor(image)
+    latents = encode(model, pixels).repeat(request.batch_size, 1, 1, 1)
+    source = SourceImage(latents=latents, pixels=pixels)
+    if request.mask:
+        feather = float(request.extras.get("mask_feather", 0.0))
+        mask = mask_tensor(open_image(request.mask, mode="L"), size, feather, resize_mode)
+        if request.extras.get("mask_invert"):
+            mask = 1.0 - mask
+        source.pixel_mask = mask
+        latent_size = latents.shape[-2:]
+        latent_mask = F.interpolate(mask, size=latent_size, mode="bilinear", align_corners=False)
+        source.latent_mask = latent_mask.repeat(request.batch_size, 1, 1, 1).to(latents.device, latents.dtype)
+        if model.pipe.unet.config.in_channels == 9:
+            keep = (mask < 0.5).to(pixels.dtype)
+            masked = encode(model, pixels * keep).repeat(request.batch_size, 1, 1, 1)
+            source.masked_latents = masked
+    return source
+
+
+def source_record(request: GenerationRequest) -> dict[str, Any]:
+    """Where an image-to-image result came from, for its metadata."""
+    record: dict[str, Any] = {}
+    for key in ("init_image", "mask"):
+        path = getattr(request, key)
+        if path:
+            record[f"{key}_path"] = str(path)
+            try:
+                record[f"{key}_sha256"] = file_sha256(path)
+            except OSError:
+                pass
+    if request.init_image:
+        record["strength"] = request.strength
+    return record
+
+
+def plan_start(
+    scheduler: Any,
+    request: GenerationRequest,
+    noise: torch.Tensor,
+    source: SourceImage | None,
+    order: int,
+) -> Start:
+    timesteps = scheduler.timesteps
+    if source is None or request.strength >= 1.0:
+        return Start(noise * scheduler.init_noise_sigma, 0, 0)
+    # Image to image: skip the first (1 - strength) of the schedule and noise the image to that level.
+    kept_steps = min(int(request.steps * request.strength), request.steps)
+    skipped = request.steps - kept_steps
+    begin = call_after_step(skipped, len(timesteps), request.steps, order)
+    if hasattr(scheduler, "set_begin_index"):
+        scheduler.set_begin_index(begin)
+    if begin >= len(timesteps):
+        return Start(source.latents.clone(), begin, request.steps)
+    latents = scheduler.add_noise(source.latents, noise, timesteps[begin : begin + 1])
+    return Start(latents, begin, skipped)
+
+
+def plan_branch(
+    scheduler: Any, branch: Branch, request: GenerationRequest, order: int, generators: list
+) -> Start:
+    kept = branch.trajectory.step(branch.from_step)
+    if not kept.branchable:
+        raise GenerationError(
+            f"Step {branch.from_step} was not kept in memory (the trajectory bound was reached); "
+            "branch from an earlier step."
+        )
+    if kept.generator_states is not None and len(kept.generator_states) == len(generators):
+        for generator, state in zip(generators, kept.generator_states, strict=True):
+            generator.set_state(state)
+    latents = kept.latents.clone()
+    same_path = request.sampler == branch.parent.sampler and request.steps == branch.parent.steps
+    if same_path:
+        return Start(latents, kept.next_call, kept.index)
+    # Another sampler or step count: start the new schedule at the same fraction of the way, and
+    # carry the latent across the two samplers' ways of scaling it.
+    fraction = kept.index / branch.parent.steps
+    done = min(request.steps, round(fraction * request.steps))
+    begin = call_after_step(done, len(scheduler.timesteps), request.steps, order)
+    if hasattr(scheduler, "set_begin_index"):
+        scheduler.set_begin_index(begin)
+    old_sigma = kept.sigma or 0.0
+    if kept.alpha_cumprod is not None and kept.alpha_cumprod < 0:  # recorded in sigma space
+        latents = latents / math.sqrt(old_sigma**2 + 1)
+    if sigma_space(scheduler) and begin < len(scheduler.timesteps):
+        new_sigma = float(scheduler.sigmas[begin])
+        latents = latents * math.sqrt(new_sigma**2 + 1)
+    return Start(latents, begin, done)
+
+
+@torch.no_grad()
 def denoise(
     model: LoadedModel,
     request: GenerationRequest,
@@ -202,29 +369,62 @@ def denoise(
     should_stop: StopCheck,
     preview: PreviewSettings,
     started_at: float,
+    *,
+    trajectory: Trajectory | None = None,
+    branch: Branch | None = None,
+    noise: torch.Tensor | None = None,
+    conditioning: Conditioning | None = None,
+    source: SourceImage | None = None,
 ) -> torch.Tensor:
     """The reverse diffusion in latent space; returns the final latents or raises CancelledError."""
     pipe, device = model.pipe, model.placement.device
     guided = request.guidance > 1.0
-    scheduler = scheduler_for(model, request.sampler)
-    pipe.scheduler = scheduler  # so the pipeline helpers below see the sampler in use
-    scheduler.set_timesteps(request.steps, device=device)
-    timesteps = scheduler.timesteps
     size = (request.height, request.width)
+    generators = make_generators(request)
 
-    conditioning = encode_text(model, request.prompt, request.negative_prompt, guided)
-    embeds, added = _expand(conditioning, request.batch_size, guided, size, model)
-    noise, generators = initial_noise(model, request, embeds.dtype)
-    latents = noise * scheduler.init_noise_sigma
-    step_kwargs = pipe.prepare_extra_step_kwargs(generators, 0.0)
-
+    scheduler = scheduler_for(model, request.sampler)
+    same_path = branch is not None and (request.sampler, request.steps) == (
+        branch.parent.sampler,
+        branch.parent.steps,
+    )
+    if same_path and branch.trajectory.step(branch.from_step).scheduler is not None:
+        # The sampler exactly as it was after that step: history, step index and all.
+        scheduler = copy.deepcopy(branch.trajectory.step(branch.from_step).scheduler)
+    else:
+        scheduler.set_timesteps(request.steps, device=device)
+    pipe.scheduler = scheduler  # so the pipeline helpers below see the sampler in use
+    timesteps = scheduler.timesteps
     order = getattr(scheduler, "order", 1)
-    done = 0
-    for index, t in enumerate(timesteps):
+
+    if conditioning is None:
+        conditioning = encode_text(model, request.prompt, request.negative_prompt, guided)
+    embeds, added = expand(conditioning, request.batch_size, guided, size, model)
+    if trajectory is not None:
+        trajectory.conditioning = conditioning
+    if noise is None:
+        noise = initial_noise(model, request, generators, embeds.dtype)
+    if branch is not None:
+        start = plan_branch(scheduler, branch, request, order, generators)
+        source = branch.trajectory.inpaint if source is None else source
+    else:
+        start = plan_start(scheduler, request, noise, source, order)
+    if trajectory is not None:
+        trajectory.inpaint = source
+    latents = start.latents.to(device, embeds.dtype)
+    step_kwargs = pipe.prepare_extra_step_kwargs(generators, 0.0)
+    blend = source is not None and source.latent_mask is not None and source.masked_latents is None
+
+    done = start.done
+    for index in range(start.begin, len(timesteps)):
+        t = timesteps[index]
         if should_stop():
             raise CancelledError(done)
         model_input = torch.cat([latents] * 2) if guided else latents
         model_input = scheduler.scale_model_input(model_input, t)
+        if source is not None and source.masked_latents is not None:
+            halves = 2 if guided else 1
+            extra = torch.cat([source.latent_mask, source.masked_latents], dim=1).repeat(halves, 1, 1, 1)
+            model_input = torch.cat([model_input, extra.to(model_input.dtype)], dim=1)
         prediction = pipe.unet(
             model_input, t, encoder_hidden_states=embeds, added_cond_kwargs=added, return_dict=False
         )[0]
@@ -234,19 +434,45 @@ def denoise(
         sample = latents
         output = scheduler.step(prediction, t, latents, **step_kwargs, return_dict=True)
         latents = output.prev_sample
+        if blend:
+            # Ordinary models inpaint by putting the known region back, noised to the next level.
+            known = source.latents
+            if index + 1 < len(timesteps):
+                known = scheduler.add_noise(source.latents, noise, timesteps[index + 1 : index + 2])
+            latents = source.latent_mask * latents + (1 - source.latent_mask) * known
         if not real_step_done(index, len(timesteps), request.steps, order):
             continue
         done += 1
-        image = None
-        if preview.wants(done, request.steps):
-            x0 = estimate_x0(scheduler, output, prediction, sample, t)
-            image = render_preview(model, x0, preview, size)
+        x0 = estimate_x0(scheduler, output, prediction, sample, t)
+        if source is not None and source.latent_mask is not None:
+            x0 = source.latent_mask * x0 + (1 - source.latent_mask) * source.latents
         sigmas = getattr(scheduler, "sigmas", None)
         sigma = None
         if sigmas is not None and getattr(scheduler, "step_index", None) is not None:
             sigma = float(sigmas[min(scheduler.step_index, len(sigmas) - 1)])
-        on_event(Step(done, request.steps, time.perf_counter() - started_at, float(t), sigma, image))
+        image = noisy = None
+        if preview.wants(done, request.steps):
+            image = render_preview(model, x0, preview, size)
+            if trajectory is not None and model.projection is not None:
+                level = noise_level(scheduler, timesteps, index + 1)
+                scale = math.sqrt(level**2 + 1) if sigma_space(scheduler) else 1.0
+                noisy = fast_preview(latents / scale, model.projection, size)
+        elapsed = time.perf_counter() - started_at
+        if trajectory is not None:
+            kept = KeptStep(done, float(t), sigma, elapsed, next_call=index + 1)
+            kept.sigma = noise_level(scheduler, timesteps, index + 1)
+            kept.alpha_cumprod = -1.0 if sigma_space(scheduler) else 1.0 / (1.0 + kept.sigma**2)
+            trajectory.record(kept, latents, x0, scheduler, generators)
+        on_event(Step(done, request.steps, elapsed, float(t), sigma, image, noisy))
     return latents
+
+
+def composite(images: torch.Tensor, source: SourceImage | None) -> torch.Tensor:
+    """Keep the source's own pixels outside the (feathered) mask: no VAE round-trip drift there."""
+    if source is None or source.pixel_mask is None:
+        return images
+    mask = source.pixel_mask.to(images.device, images.dtype)
+    return mask * images + (1 - mask) * source.pixels.to(images.device, images.dtype)
 
 
 def generate(
@@ -255,6 +481,12 @@ def generate(
     on_event: EventSink = lambda event: None,
     should_stop: StopCheck = lambda: False,
     preview: PreviewSettings | None = None,
+    *,
+    keep_trajectory: bool = False,
+    branch: Branch | None = None,
+    noise: torch.Tensor | None = None,
+    conditioning: Conditioning | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> Finished | Cancelled | Failed:
     """Run one request to the end; every outcome is also sent to ``on_event`` as the last event."""
     preview = preview or PreviewSettings()
@@ -266,8 +498,28 @@ def generate(
         on_event(failure)
         return failure
     on_event(Started(request, request.steps))
+    trajectory = Trajectory() if keep_trajectory or branch is not None else None
+    if trajectory is not None and branch is not None:
+        trajectory.steps = list(branch.trajectory.steps[: branch.from_step])
     try:
-        latents = denoise(model, request, on_event, should_stop, preview, started_at)
+        source = prepare_source(model, request) if branch is None else None
+        if source is not None and int(request.steps * request.strength) == 0:
+            # Nothing to denoise: the answer is the source itself, without a VAE round trip.
+            images = source.pixels.repeat(request.batch_size, 1, 1, 1)
+            return _finish(model, request, images, on_event, started_at, trajectory, branch, metadata)
+        latents = denoise(
+            model,
+            request,
+            on_event,
+            should_stop,
+            preview,
+            started_at,
+            trajectory=trajectory,
+            branch=branch,
+            noise=noise,
+            conditioning=conditioning,
+            source=source,
+        )
         if should_stop():
             raise CancelledError(request.steps)
         if not torch.isfinite(latents).all():
@@ -280,18 +532,10 @@ def generate(
             raise GenerationError(
                 "The VAE produced an invalid (black) image even in float32; the model's VAE may be broken."
             )
-        result: Finished | Cancelled | Failed = Finished(
-            to_pil(images),
-            request,
-            metadata={
-                "model_name": model.name,
-                "model_hash": model.model_hash,
-                "family": model.family,
-                "device": model.placement.label,
-                "app_version": __version__,
-            },
-            elapsed=time.perf_counter() - started_at,
-        )
+        if branch is not None and source is None:
+            source = trajectory.inpaint
+        images = composite(images, source)
+        return _finish(model, request, images, on_event, started_at, trajectory, branch, metadata)
     except CancelledError as stop:
         result = Cancelled(request, int(stop.args[0]) if stop.args else 0)
     except GenerationError as error:
@@ -304,9 +548,34 @@ def generate(
         else:
             log.exception("generation failed")
             result = Failed(f"Generation failed: {str(error).splitlines()[0][:200]}", traceback.format_exc())
-    if isinstance(result, Failed):
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    on_event(result)
+    return result
+
+
+def _finish(
+    model: LoadedModel,
+    request: GenerationRequest,
+    images: torch.Tensor,
+    on_event: EventSink,
+    started_at: float,
+    trajectory: Trajectory | None,
+    branch: Branch | None,
+    metadata: dict[str, Any] | None,
+) -> Finished:
+    record = {
+        "model_name": model.name,
+        "model_hash": model.model_hash,
+        "family": model.family,
+        "device": model.placement.label,
+        "app_version": __version__,
+        **source_record(request),
+        **(metadata or {}),
+    }
+    if branch is not None:
+        record.update(parent_seed=branch.parent.seed, branch_step=branch.from_step)
+    result = Finished(to_pil(images), request, record, time.perf_counter() - started_at, trajectory)
     on_event(result)
     return result
