@@ -401,8 +401,10 @@ def denoise(
     embeds, added = expand(conditioning, request.batch_size, guided, size, model)
     if trajectory is not None:
         trajectory.conditioning = conditioning
-    if noise is None:
-        noise = initial_noise(model, request, generators, embeds.dtype)
+    # Always draw the seed's noise, even when a walk supplies its own: ancestral samplers then take
+    # their per-step noise from the same point of each generator as a plain generation does.
+    drawn = initial_noise(model, request, generators, embeds.dtype)
+    noise = drawn if noise is None else noise.to(drawn.device, drawn.dtype)
     if branch is not None:
         start = plan_branch(scheduler, branch, request, order, generators)
         source = branch.trajectory.inpaint if source is None else source
