@@ -28,6 +28,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
     parser.add_argument("--dtype", default="auto", choices=["auto", "float16", "bfloat16", "float32"])
     parser.add_argument("--out", required=True, type=Path, help="folder for the PNGs")
+    source = parser.add_argument_group("image to image and inpainting")
+    source.add_argument("--init-image", type=Path, help="start from this image instead of pure noise")
+    source.add_argument("--strength", type=float, default=0.75, help="0 keeps the image, 1 ignores it")
+    source.add_argument("--mask", type=Path, help="inpainting mask: white is repainted, black is kept")
+    source.add_argument("--mask-feather", type=float, default=0.0, help="soften the mask edge (pixels)")
+    source.add_argument("--resize-mode", choices=["resize", "crop", "pad"], default="resize")
+    timeline = parser.add_argument_group("denoising timeline")
+    timeline.add_argument("--timeline", type=Path, help="also write the denoising as OUT.webp/.gif/.mp4")
+    timeline.add_argument("--timeline-full", action="store_true", help="full VAE decode of every frame")
+    timeline.add_argument("--fps", type=float, default=8.0)
+    timeline.add_argument("--hold", type=float, default=1.0, help="seconds to hold the last frame")
     parser.set_defaults(run=run)
 
 
@@ -56,11 +67,20 @@ def run(args: argparse.Namespace) -> int:
             height=args.height,
             sampler=args.sampler,
             batch_size=args.batch,
+            init_image=str(args.init_image or ""),
+            strength=args.strength if args.init_image else 1.0,
+            mask=str(args.mask or ""),
+            extras=source_extras(args),
         )
     except ValueError as error:
         raise CliError(str(error), status=2) from error
     if (args.width is None) != (args.height is None):
         raise CliError("give both --width and --height, or neither", status=2)
+    if args.mask and not args.init_image:
+        raise CliError("--mask needs --init-image (the picture to inpaint)", status=2)
+    for option, path in (("--init-image", args.init_image), ("--mask", args.mask)):
+        if path is not None and not path.is_file():
+            raise CliError(f"{option} {path} does not exist", status=2)
 
     from ldm_studio.cli.progress import ProgressBar
     from ldm_studio.engine.errors import ModelLoadError
@@ -87,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
             bar.update(event.index, event.total, event.elapsed)
 
     try:
-        result = generate(model, request, show, preview=PreviewSettings("off"))
+        result = generate(
+            model, request, show, preview=PreviewSettings("off"), keep_trajectory=args.timeline is not None
+        )
     finally:
         bar.close()
     if isinstance(result, Failed):
@@ -110,4 +132,39 @@ def run(args: argparse.Namespace) -> int:
         except OSError as error:
             raise CliError(f"cannot write to {args.out}: {error.strerror or error}") from error
         print(path, flush=True)
+    if args.timeline is not None:
+        write_timeline(model, result, args)
     return 0
+
+
+def source_extras(args: argparse.Namespace) -> dict:
+    extras = {}
+    if args.init_image:
+        extras["resize_mode"] = args.resize_mode
+    if args.mask and args.mask_feather:
+        extras["mask_feather"] = args.mask_feather
+    return extras
+
+
+def write_timeline(model, result, args: argparse.Namespace) -> None:
+    from ldm_studio.cli.progress import ProgressBar
+    from ldm_studio.engine.animation import export_animation, timeline_frames
+    from ldm_studio.engine.errors import GenerationError
+
+    bar = ProgressBar()
+    size = (result.request.width, result.request.height)
+    try:
+        frames = timeline_frames(
+            model,
+            result.trajectory,
+            size,
+            full=args.timeline_full,
+            on_progress=lambda done, total: bar.update(done, total, 0.0, "frames "),
+        )
+    finally:
+        bar.close()
+    try:
+        path = export_animation(frames, args.timeline, fps=args.fps, hold_last=args.hold)
+    except GenerationError as error:
+        raise CliError(str(error)) from error
+    print(path, flush=True)

@@ -59,6 +59,8 @@ class GalleryTileDelegate(QStyledItemDelegate):
             image_clip = QPainterPath()
             image_clip.addRoundedRect(target, RADIUS - 2, RADIUS - 2)
             painter.setClipPath(image_clip)
+            # small images (a 32 px emoji) stay crisp when enlarged; larger ones are smoothed
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, target.width() <= pixmap.width())
             painter.drawPixmap(target, pixmap, QRectF(pixmap.rect()))
             painter.setClipping(False)
         else:

@@ -23,7 +23,12 @@ from PySide6.QtWidgets import (
 from ldm_studio.gallery.index import GalleryEntry
 from ldm_studio.gallery.metadata import ImageMetadata
 
-SOURCE_NAMES = {"ldm-studio": "LDM Studio", "a1111": "AUTOMATIC1111", "comfyui": "ComfyUI", "invokeai": "InvokeAI"}
+SOURCE_NAMES = {
+    "ldm-studio": "LDM Studio",
+    "a1111": "AUTOMATIC1111",
+    "comfyui": "ComfyUI",
+    "invokeai": "InvokeAI",
+}
 
 
 class ImageCanvas(QWidget):
@@ -78,7 +83,18 @@ class GalleryViewer(QWidget):
     copy_prompt_requested = Signal()
     show_in_folder_requested = Signal()
 
-    FIELDS = ("Seed", "Steps", "Sampler", "CFG scale", "Size", "Model", "Model hash", "Created", "Source", "File")
+    FIELDS = (
+        "Seed",
+        "Steps",
+        "Sampler",
+        "CFG scale",
+        "Size",
+        "Model",
+        "Model hash",
+        "Created",
+        "Source",
+        "File",
+    )
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -100,9 +116,18 @@ class GalleryViewer(QWidget):
         self.star.setCheckable(True)
         self.star.toggled.connect(self._star_changed)
 
+        for button in (back, previous, following, self.star):
+            button.setObjectName("action")
+        for button in (previous, following):
+            button.setFixedWidth(34)
+        self.position.setMinimumWidth(90)
+        self.position.setAlignment(Qt.AlignmentFlag.AlignCenter)
         bar = QHBoxLayout()
-        bar.setContentsMargins(8, 6, 8, 6)
-        for widget in (back, previous, self.position, following):
+        bar.setContentsMargins(10, 6, 10, 6)
+        bar.setSpacing(6)
+        bar.addWidget(back)
+        bar.addSpacing(12)
+        for widget in (previous, self.position, following):
             bar.addWidget(widget)
         bar.addStretch(1)
         bar.addWidget(self.star)

@@ -53,7 +53,10 @@ def run_window(model: str | None = None) -> int:
     from ldm_studio.app.saving import save_finished
     from ldm_studio.app.settings import Settings
     from ldm_studio.app.worker import EngineWorker
+    from ldm_studio.gallery.index import GalleryIndex
     from ldm_studio.gallery.store import GalleryStore
+    from ldm_studio.gallery.thumbnails import ThumbnailCache
+    from ldm_studio.ui.gallery_panel import GalleryPanel
     from ldm_studio.ui.main_window import MainWindow
 
     settings = Settings.load(dirs.config)
@@ -63,7 +66,8 @@ def run_window(model: str | None = None) -> int:
         return save_finished(store, result) if settings.autosave else []
 
     worker = EngineWorker(lambda: TorchBackend(cache_dir=dirs.cache / "previews"), save)
-    window = MainWindow(worker, settings, dirs)
+    gallery = GalleryPanel(store, GalleryIndex(), ThumbnailCache())
+    window = MainWindow(worker, settings, dirs, gallery)
     window.show()
 
     loop = qasync.QEventLoop(app)

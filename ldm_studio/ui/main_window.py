@@ -7,8 +7,8 @@ import logging
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtCore import QByteArray, QMimeData, Qt
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -29,6 +29,7 @@ from ldm_studio.app.settings import Settings
 from ldm_studio.app.worker import EngineWorker, FinishedUpdate, StepUpdate
 from ldm_studio.engine.preview import PreviewSettings
 from ldm_studio.engine.request import GenerationRequest
+from ldm_studio.gallery.metadata import ImageMetadata, read_metadata
 from ldm_studio.paths import UserDirs
 from ldm_studio.ui.model_panel import ModelPanel
 from ldm_studio.ui.preview_view import PreviewView
@@ -47,9 +48,12 @@ def progress_text(update: StepUpdate) -> str:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, worker: EngineWorker, settings: Settings, dirs: UserDirs) -> None:
+    def __init__(
+        self, worker: EngineWorker, settings: Settings, dirs: UserDirs, gallery: QWidget | None = None
+    ) -> None:
         super().__init__()
         self.worker = worker
+        self.gallery = gallery
         self.settings = settings
         self.dirs = dirs
         self.model: ModelSummary | None = None
@@ -96,7 +100,10 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(360)
+        # never narrower than the panels' own minimum: clipped controls are worse than a wider panel
+        scroll.setMinimumWidth(
+            side.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4
+        )
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         create = QWidget()
@@ -117,6 +124,9 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(create, "Create")
+        if self.gallery is not None:
+            self.tabs.addTab(self.gallery, "Gallery")
+        self.setAcceptDrops(True)
 
         self.splitter = QSplitter()
         self.splitter.addWidget(scroll)
@@ -145,6 +155,9 @@ class MainWindow(QMainWindow):
         worker.jobFinished.connect(self._on_finished)
         worker.jobCancelled.connect(self._on_cancelled)
         worker.jobFailed.connect(self._on_failed)
+        if self.gallery is not None:
+            self.gallery.reuse_requested.connect(self.reuse)
+            self.gallery.status_message.connect(lambda text: self.statusBar().showMessage(text, 6000))
 
     def _restore_settings(self) -> None:
         settings = self.settings
@@ -273,6 +286,9 @@ class MainWindow(QMainWindow):
         if update.save_error:
             self.show_banner(update.save_error)
         elif update.saved:
+            if self.gallery is not None:
+                for path in update.saved:
+                    self.gallery.add_saved(path)
             folder = update.saved[0].parent
             self.statusBar().showMessage(f"Saved {len(update.saved)} image(s) to {folder}", 8000)
         self.running = max(0, self.running - 1)
@@ -294,6 +310,39 @@ class MainWindow(QMainWindow):
         if image is not None:
             self.preview.set_image(image)
 
+    # ---- reuse: from the gallery or a PNG dropped on the window --------------------------------
+    def reuse(self, metadata: ImageMetadata, mode: str = "all") -> None:
+        """Fill the prompt panel from an image's metadata: all fields, the prompt only or the seed only."""
+        request = metadata.reuse(GenerationRequest(""), mode)
+        self.prompt_panel.set_request(request, mode)
+        self.tabs.setCurrentIndex(0)
+        what = {"all": "settings", "prompt": "prompt", "seed": "seed"}.get(mode, mode)
+        made_by = {"a1111": "an A1111", "comfyui": "a ComfyUI", "invokeai": "an InvokeAI"}.get(
+            metadata.source or "", "the"
+        )
+        self.statusBar().showMessage(f"Reused the {what} of {made_by} image", 6000)
+
+    def reuse_file(self, path: Path) -> None:
+        try:
+            metadata = read_metadata(path)
+        except (OSError, ValueError) as error:
+            self.show_banner(f"{path.name} cannot be read as an image: {error}")
+            return
+        if not metadata.prompt and metadata.seed is None:
+            self.show_banner(f"{path.name} carries no generation settings to reuse.")
+            return
+        self.reuse(metadata, "all")
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt API)
+        if _dropped_pngs(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt API)
+        paths = _dropped_pngs(event.mimeData())
+        if paths:
+            event.acceptProposedAction()
+            self.reuse_file(paths[0])
+
     # ---- messages ---------------------------------------------------------------------------
     def show_banner(self, message: str) -> None:
         self.banner.setText(message)
@@ -309,6 +358,15 @@ class MainWindow(QMainWindow):
     # ---- closing ----------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
         self.save_settings()
+        if self.gallery is not None:
+            self.gallery.shutdown()
         if not self.worker.shutdown(timeout=5.0):
             log.warning("the worker did not stop within 5 s; exiting anyway")
         event.accept()
+
+
+def _dropped_pngs(mime: QMimeData) -> list[Path]:
+    if not mime.hasUrls():
+        return []
+    paths = [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
+    return [path for path in paths if path.suffix.lower() == ".png"]

@@ -18,10 +18,11 @@ class ResultsStrip(QListWidget):
         self.setFlow(QListView.Flow.LeftToRight)
         self.setWrapping(False)
         self.setIconSize(QSize(THUMBNAIL, THUMBNAIL))
-        self.setFixedHeight(THUMBNAIL + 24)
+        self.setFixedHeight(THUMBNAIL + 30)
         self.setMovement(QListView.Movement.Static)
         self.setSpacing(4)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.currentRowChanged.connect(self._chosen)
         self._images: list[QImage] = []
 

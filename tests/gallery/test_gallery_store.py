@@ -39,7 +39,9 @@ def test_save_names_by_date_seed_and_slug_and_embeds_metadata(tmp_path):
 
 def test_names_never_collide(tmp_path):
     store = GalleryStore(tmp_path)
-    paths = [store.save(Image.new("RGB", (8, 8)), request(), model_name="m", model_hash="h") for _ in range(5)]
+    paths = [
+        store.save(Image.new("RGB", (8, 8)), request(), model_name="m", model_hash="h") for _ in range(5)
+    ]
     assert len(set(paths)) == 5
     assert all(p.exists() for p in paths)
 
@@ -84,7 +86,9 @@ def test_without_hard_links_the_claim_fallback_still_never_collides(tmp_path, mo
 
     monkeypatch.setattr(store_module.os, "link", no_links)
     store = GalleryStore(tmp_path)
-    paths = [store.save(Image.new("RGB", (8, 8)), request(), model_name="m", model_hash="h") for _ in range(3)]
+    paths = [
+        store.save(Image.new("RGB", (8, 8)), request(), model_name="m", model_hash="h") for _ in range(3)
+    ]
     assert len(set(paths)) == 3
     assert sorted(p.name for p in paths[0].parent.iterdir()) == sorted(p.name for p in paths)
 

@@ -138,3 +138,73 @@ def test_reuse_last_seed_fixes_the_drawn_seed(qtbot, studio):
     panel.reuse_seed.click()
     assert not panel.random_seed.isChecked()
     assert panel.request().seed == drawn
+
+
+def test_a_dropped_png_fills_the_prompt_panel(qtbot, studio, tmp_path):
+    from PIL import Image, PngImagePlugin
+    from PySide6.QtCore import QMimeData, QUrl
+
+    from ldm_studio.ui.main_window import _dropped_pngs
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text(
+        "parameters",
+        'a lighthouse, "stormy"\nNegative prompt: blurry\n'
+        "Steps: 28, Sampler: DPM++ 2M Karras, CFG scale: 6.5, Seed: 424242, Size: 64x48, Model: sd15",
+    )
+    path = tmp_path / "from-a1111.png"
+    Image.new("RGB", (64, 48)).save(path, pnginfo=info)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path)), QUrl.fromLocalFile(str(tmp_path / "notes.txt"))])
+    assert _dropped_pngs(mime) == [path]
+    studio.reuse_file(path)
+    request = studio.prompt_panel.request()
+    assert request.prompt == 'a lighthouse, "stormy"' and request.negative_prompt == "blurry"
+    assert (request.seed, request.steps, request.guidance) == (424242, 28, 6.5)
+    assert (request.sampler, request.width, request.height) == ("DPM++ 2M Karras", 64, 48)
+
+
+def test_a_png_without_settings_is_explained(qtbot, studio, tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "plain.png"
+    Image.new("RGB", (8, 8)).save(path)
+    studio.reuse_file(path)
+    assert "no generation settings" in studio.banner_text()
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    studio.reuse_file(tmp_path / "broken.png")
+    assert "cannot be read" in studio.banner_text()
+
+
+def test_finished_images_land_in_the_gallery_tab_and_reuse_comes_back(qtbot, tmp_path):
+    from ldm_studio.app.saving import save_finished
+    from ldm_studio.gallery.index import GalleryIndex
+    from ldm_studio.gallery.store import GalleryStore
+    from ldm_studio.gallery.thumbnails import ThumbnailCache
+    from ldm_studio.ui.gallery_panel import GalleryPanel
+
+    store = GalleryStore(tmp_path / "pictures")
+    gallery = GalleryPanel(store, GalleryIndex(tmp_path / "index.sqlite3"), ThumbnailCache(tmp_path / "thumbs"))
+    backend = ScriptedBackend()
+    worker = EngineWorker(lambda: backend, lambda result: save_finished(store, result))
+    window = MainWindow(worker, Settings(), user_dirs().ensure(), gallery)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(worker.modelLoaded, timeout=5000):
+        window.load_model("/models/emoji")
+    window.prompt_panel.prompt.set_text("a blue whale")
+    window.prompt_panel.random_seed.setChecked(False)
+    window.prompt_panel.seed.setText("77")
+    window.prompt_panel.batch.setValue(2)
+    with qtbot.waitSignal(worker.jobFinished, timeout=5000):
+        window.generate()
+    qtbot.waitUntil(lambda: gallery.model.rowCount() == 2, timeout=5000)
+    window.prompt_panel.prompt.set_text("something else")
+    window.prompt_panel.seed.setText("1")
+    seeds = sorted(gallery.metadata_for(row).seed for row in range(2))
+    assert seeds == [77, 78]
+    row = [row for row in range(2) if gallery.metadata_for(row).seed == 78][0]
+    gallery.reuse("all", row)
+    assert window.prompt_panel.prompt.text() == "a blue whale"
+    assert window.prompt_panel.request().seed == 78
+    window.close()
+    worker.shutdown(timeout=5)
