@@ -29,12 +29,26 @@ class ModelSummary:
     examples: tuple[str, ...] = ()
 
 
+Progress = Callable[[int, int], None]
+
+
 class Backend(Protocol):
     def load(self, path: Path, device: str, dtype: str) -> ModelSummary: ...
 
     def generate(
-        self, request: Any, on_event: Callable[[Any], None], should_stop: Callable[[], bool], preview: Any
+        self,
+        request: Any,
+        on_event: Callable[[Any], None],
+        should_stop: Callable[[], bool],
+        preview: Any,
+        branch_from: int | None = None,
     ) -> Any: ...
+
+    def export_timeline(
+        self, path: Path, *, full: bool, fps: float, hold: float, on_progress: Progress, should_stop
+    ) -> Path: ...
+
+    def walk(self, walk: Any, folder: Path, out: Path, *, fps: float, on_frame, should_stop) -> Path: ...
 
     def unload(self) -> None: ...
 
@@ -51,6 +65,7 @@ class TorchBackend:
 
     def __init__(self, cache_dir: Path | None = None) -> None:
         self._model: Any = None
+        self._last: Any = None  # the last Finished with its trajectory: what branch and export use
         self._cache_dir = cache_dir
         self._threads_set = False
 
@@ -84,18 +99,69 @@ class TorchBackend:
             examples=_read_lines(folder / "examples.txt") if model.path.is_dir() else (),
         )
 
-    def generate(self, request, on_event, should_stop, preview):
-        from ldm_studio.engine.generate import generate
+    def generate(self, request, on_event, should_stop, preview, branch_from=None):
+        from ldm_studio.engine.events import Failed, Finished
+        from ldm_studio.engine.generate import Branch, generate
 
         if self._model is None:
-            from ldm_studio.engine.events import Failed
-
             failure = Failed("No model is loaded: open a model first.")
             on_event(failure)
             return failure
-        return generate(self._model, request, on_event, should_stop, preview)
+        branch = None
+        if branch_from is not None:
+            if self._last is None or self._last.trajectory is None:
+                failure = Failed("There is no finished generation to branch from.")
+                on_event(failure)
+                return failure
+            parent = self._last.request
+            # the latent fixes the seed, size and batch; prompt, guidance, sampler and steps may change
+            request = request.replace(
+                seed=parent.seed, width=parent.width, height=parent.height, batch_size=parent.batch_size
+            )
+            branch = Branch(self._last.trajectory, branch_from, parent)
+        result = generate(
+            self._model, request, on_event, should_stop, preview, keep_trajectory=True, branch=branch
+        )
+        if isinstance(result, Finished):
+            self._last = result
+        return result
+
+    def export_timeline(self, path, *, full, fps, hold, on_progress, should_stop):
+        from ldm_studio.engine.animation import export_animation, timeline_frames
+        from ldm_studio.engine.errors import GenerationError
+
+        if self._model is None or self._last is None or self._last.trajectory is None:
+            raise GenerationError("Generate an image first: its denoising is what gets exported.")
+        request = self._last.request
+        frames = timeline_frames(
+            self._model,
+            self._last.trajectory,
+            (request.width, request.height),
+            full=full,
+            on_progress=on_progress,
+            should_stop=should_stop,
+        )
+        return export_animation(frames, Path(path), fps=fps, hold_last=hold)
+
+    def walk(self, walk, folder, out, *, fps, on_frame, should_stop):
+        from ldm_studio.engine.animation import export_animation
+        from ldm_studio.engine.errors import GenerationError
+        from ldm_studio.engine.walk import walk as run_walk
+
+        if self._model is None:
+            raise GenerationError("No model is loaded: open a model first.")
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+
+        def keep(index: int, total: int, image) -> None:
+            image.save(folder / f"frame_{index:04d}.png")
+            on_frame(index, total, image)
+
+        frames = run_walk(self._model, walk, keep, should_stop)
+        return export_animation(frames, Path(out), fps=fps, hold_last=0.5)
 
     def unload(self) -> None:
+        self._last = None
         if self._model is not None:
             self._model.unload()
             self._model = None

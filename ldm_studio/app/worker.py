@@ -32,6 +32,7 @@ class StepUpdate:
     timestep: float
     sigma: float | None
     image: QImage | None
+    noisy: QImage | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,16 @@ class _LoadJob:
 class _GenerateJob:
     request: Any
     preview: Any
+    stop: threading.Event
+    branch_from: int | None = None
+
+
+@dataclass(frozen=True)
+class _TaskJob:
+    """Longer work that is not one generation: timeline export, latent walk."""
+
+    kind: str  # "export" | "walk"
+    run: Callable[[Any, Callable, Callable[[], bool]], Any]  # (backend, progress, should_stop) -> result
     stop: threading.Event
 
 
@@ -82,6 +93,9 @@ class EngineWorker(QObject):
     jobCancelled = Signal(object)  # engine.events.Cancelled
     jobFailed = Signal(str)
     busyChanged = Signal(bool)
+    taskProgress = Signal(str, int, int, object)  # kind, done, total, QImage | None
+    taskFinished = Signal(str, object)  # kind, result (a path)
+    taskFailed = Signal(str, str)  # kind, message ("" when cancelled)
 
     def __init__(
         self,
@@ -97,6 +111,7 @@ class EngineWorker(QObject):
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="engine-worker", daemon=True)
         self._started = False
+        self._last_saved: list[Path] = []  # worker thread only: the parent of the next branch
 
     # ---- GUI-thread API -------------------------------------------------------------------------
     def start(self) -> None:
@@ -108,9 +123,33 @@ class EngineWorker(QObject):
         self.start()
         self._jobs.put(_LoadJob(Path(path), device, dtype))
 
-    def generate(self, request: Any, preview: Any) -> None:
+    def generate(self, request: Any, preview: Any, branch_from: int | None = None) -> None:
+        """Queue a generation; with ``branch_from``, continue the last result from that step."""
         self.start()
-        self._jobs.put(_GenerateJob(request, preview, threading.Event()))
+        self._jobs.put(_GenerateJob(request, preview, threading.Event(), branch_from))
+
+    def export_timeline(self, path: Path, *, full: bool, fps: float, hold: float) -> None:
+        def run(backend, progress, should_stop):
+            return backend.export_timeline(
+                Path(path), full=full, fps=fps, hold=hold, on_progress=progress, should_stop=should_stop
+            )
+
+        self._put_task("export", run)
+
+    def walk(self, walk: Any, folder: Path, out: Path, fps: float) -> None:
+        def run(backend, progress, should_stop):
+            def frame(index, total, image):
+                progress(index, total, qimage_from_pil(image))
+
+            return backend.walk(
+                walk, Path(folder), Path(out), fps=fps, on_frame=frame, should_stop=should_stop
+            )
+
+        self._put_task("walk", run)
+
+    def _put_task(self, kind: str, run: Callable) -> None:
+        self.start()
+        self._jobs.put(_TaskJob(kind, run, threading.Event()))
 
     def cancel(self) -> None:
         """Stop the running generation within one step and drop queued ones."""
@@ -143,6 +182,8 @@ class EngineWorker(QObject):
             if isinstance(job, _GenerateJob):
                 # a job cancelled before it started still ends, so the GUI is never left waiting
                 self.jobCancelled.emit(Cancelled(job.request, 0))
+            elif isinstance(job, _TaskJob):
+                self.taskFailed.emit(job.kind, "")
             else:
                 kept.append(job)
         for job in kept:
@@ -160,6 +201,8 @@ class EngineWorker(QObject):
                 self.busyChanged.emit(True)
                 if isinstance(job, _LoadJob):
                     self._load(backend, job)
+                elif isinstance(job, _TaskJob):
+                    self._task(backend, job)
                 else:
                     self._generate(backend, job)
             except Exception as error:  # the worker must survive anything a job does
@@ -186,13 +229,22 @@ class EngineWorker(QObject):
         with self._lock:
             self._current_stop = job.stop
         try:
-            result = backend.generate(job.request, self._forward, job.stop.is_set, job.preview)
+            if job.branch_from is None:
+                result = backend.generate(job.request, self._forward, job.stop.is_set, job.preview)
+            else:
+                result = backend.generate(
+                    job.request, self._forward, job.stop.is_set, job.preview, branch_from=job.branch_from
+                )
         finally:
             with self._lock:
                 self._current_stop = None
         kind = type(result).__name__
         if kind == "Finished":
+            if job.branch_from is not None and self._last_saved:
+                result.metadata["parent_image"] = str(self._last_saved[0])
             saved, save_error = self._save(result)
+            if saved:
+                self._last_saved = saved
             images = [qimage_from_pil(image) for image in result.images]
             self.jobFinished.emit(FinishedUpdate(images, result, saved, save_error))
         elif kind == "Cancelled":
@@ -200,6 +252,26 @@ class EngineWorker(QObject):
         else:
             log.error("generation failed: %s\n%s", result.message, getattr(result, "detail", ""))
             self.jobFailed.emit(result.message)
+
+    def _task(self, backend: Backend, job: _TaskJob) -> None:
+        with self._lock:
+            self._current_stop = job.stop
+
+        def progress(done: int, total: int, image: QImage | None = None) -> None:
+            self.taskProgress.emit(job.kind, done, total, image)
+
+        try:
+            result = job.run(backend, progress, job.stop.is_set)
+        except Exception as error:
+            cancelled = type(error).__name__ == "CancelledError" or job.stop.is_set()
+            if not cancelled:
+                log.error("%s failed: %s", job.kind, error, exc_info=True)
+            self.taskFailed.emit(job.kind, "" if cancelled else str(error))
+            return
+        finally:
+            with self._lock:
+                self._current_stop = None
+        self.taskFinished.emit(job.kind, result)
 
     def _save(self, result: Any) -> tuple[list[Path], str]:
         if self._save_results is None:
@@ -216,6 +288,7 @@ class EngineWorker(QObject):
             self.jobStarted.emit(event.request)
         elif kind == "Step":
             image = qimage_from_array(event.preview) if event.preview is not None else None
+            noisy = qimage_from_array(event.noisy) if event.noisy is not None else None
             self.jobStep.emit(
-                StepUpdate(event.index, event.total, event.elapsed, event.timestep, event.sigma, image)
+                StepUpdate(event.index, event.total, event.elapsed, event.timestep, event.sigma, image, noisy)
             )

@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QMimeData, Qt
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -31,10 +32,12 @@ from ldm_studio.engine.preview import PreviewSettings
 from ldm_studio.engine.request import GenerationRequest
 from ldm_studio.gallery.metadata import ImageMetadata, read_metadata
 from ldm_studio.paths import UserDirs
+from ldm_studio.ui.animation_dialogs import TimelineExportDialog, WalkDialog
 from ldm_studio.ui.model_panel import ModelPanel
 from ldm_studio.ui.preview_view import PreviewView
 from ldm_studio.ui.prompt_panel import PromptPanel
 from ldm_studio.ui.results_strip import ResultsStrip
+from ldm_studio.ui.timeline_bar import VIEW_BOTH, VIEW_NOISY, TimelineBar, TimelineFrame
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,9 @@ class MainWindow(QMainWindow):
         self.progress.setFormat("Ready")
         self.progress.setValue(0)
         self.results = ResultsStrip()
+        self.timeline = TimelineBar()
+        self.task_running = ""  # "export" / "walk" while one runs
+        self.pending_branch: int | None = None
         self.banner = QLabel()
         self.banner.setObjectName("banner")
         self.banner.setWordWrap(True)
@@ -118,6 +124,7 @@ class MainWindow(QMainWindow):
         self.banner_box.setLayout(banner_row)
         create_layout.addWidget(self.banner_box)
         create_layout.addWidget(self.preview, 1)
+        create_layout.addWidget(self.timeline)
         create_layout.addWidget(self.progress)
         create_layout.addWidget(self.results)
 
@@ -136,6 +143,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.splitter)
         self.statusBar().addPermanentWidget(self.placement_label)
 
+        self._build_menus()
         QShortcut(QKeySequence("Ctrl+Return"), self, self.generate)
         QShortcut(QKeySequence("Ctrl+Enter"), self, self.generate)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.cancel)
@@ -146,6 +154,10 @@ class MainWindow(QMainWindow):
         self.model_panel.loadRequested.connect(self.load_model)
         self.model_panel.placementChanged.connect(self._reload_with_new_placement)
         self.results.imageChosen.connect(self._show_result)
+        self.timeline.frameChosen.connect(self._show_frame)
+        self.timeline.viewChanged.connect(lambda: self._show_frame(self.timeline.current()))
+        self.timeline.branchRequested.connect(self.branch_from)
+        self.timeline.exportRequested.connect(self.export_timeline)
         worker = self.worker
         worker.modelLoading.connect(self._on_model_loading)
         worker.modelLoaded.connect(self._on_model_loaded)
@@ -155,6 +167,9 @@ class MainWindow(QMainWindow):
         worker.jobFinished.connect(self._on_finished)
         worker.jobCancelled.connect(self._on_cancelled)
         worker.jobFailed.connect(self._on_failed)
+        worker.taskProgress.connect(self._on_task_progress)
+        worker.taskFinished.connect(self._on_task_finished)
+        worker.taskFailed.connect(self._on_task_failed)
         if self.gallery is not None:
             self.gallery.reuse_requested.connect(self.reuse)
             self.gallery.status_message.connect(lambda text: self.statusBar().showMessage(text, 6000))
@@ -256,11 +271,32 @@ class MainWindow(QMainWindow):
         self.worker.generate(request, PreviewSettings(mode, every))
 
     def cancel(self) -> None:
-        if self.running:
+        if self.running or self.task_running:
             self.progress.setFormat("Cancelling…")
             self.worker.cancel()
 
+    def branch_from(self, step: int) -> None:
+        """Continue the last generation from ``step`` with the panel's prompt, CFG, sampler and steps."""
+        if self.last_result is None or self.model is None:
+            return
+        try:
+            request = self.prompt_panel.request().replace(model=self.model.path)
+        except ValueError as error:
+            self.show_banner(str(error))
+            return
+        mode, every = self.prompt_panel.preview_settings()
+        self.hide_banner()
+        self.running += 1
+        self.pending_branch = step
+        self.prompt_panel.set_running(True)
+        self.worker.generate(request, PreviewSettings(mode, every), branch_from=step)
+
     def _on_started(self, request: GenerationRequest) -> None:
+        if self.pending_branch is not None:
+            self.timeline.keep_prefix(self.pending_branch)
+            self.pending_branch = None
+        else:
+            self.timeline.clear()
         self.last_request = request
         self._started_at = time.perf_counter()
         self.progress.setRange(0, request.steps)
@@ -271,8 +307,18 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, update.total)
         self.progress.setValue(update.index)
         self.progress.setFormat(progress_text(update))
-        if update.image is not None:
-            self.preview.set_image(update.image)
+        frame = TimelineFrame(
+            update.index,
+            update.total,
+            update.elapsed,
+            update.timestep,
+            update.sigma,
+            update.image,
+            update.noisy,
+        )
+        self.timeline.add(frame)
+        if self.timeline.current() is frame:
+            self._show_frame(frame)
 
     def _on_finished(self, update: FinishedUpdate) -> None:
         self.last_result = update
@@ -283,6 +329,11 @@ class MainWindow(QMainWindow):
         self.results.set_images(update.images, tooltips)
         if update.images:
             self.preview.set_image(update.images[0])
+        self.timeline.finish()
+        if "branch_step" in result.metadata:
+            self.progress.setFormat(
+                f"Branched from step {result.metadata['branch_step']} · done in {result.elapsed:.1f} s"
+            )
         if update.save_error:
             self.show_banner(update.save_error)
         elif update.saved:
@@ -293,6 +344,139 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Saved {len(update.saved)} image(s) to {folder}", 8000)
         self.running = max(0, self.running - 1)
         self.prompt_panel.set_running(self.running > 0)
+
+    def _show_frame(self, frame: TimelineFrame | None) -> None:
+        if frame is None:
+            return
+        view = self.timeline.view_mode()
+        if view == VIEW_BOTH and frame.noisy is not None and frame.image is not None:
+            self.preview.set_pair(frame.noisy, frame.image)
+        elif view == VIEW_NOISY and frame.noisy is not None:
+            self.preview.set_image(frame.noisy)
+        elif frame.image is not None:
+            self.preview.set_image(frame.image)
+
+    # ---- animations: timeline export and latent walks -----------------------------------------
+    def animation_folder(self, kind: str) -> Path:
+        root = (
+            Path(self.settings.gallery_folder) if self.settings.gallery_folder else self.dirs.default_gallery
+        )
+        return root / kind
+
+    def export_timeline(self) -> None:
+        if self.last_result is None:
+            return
+        request = self.last_result.result.request
+        default = self.animation_folder("timelines") / f"{time.strftime('%Y%m%d-%H%M%S')}-{request.seed}"
+        dialog = TimelineExportDialog(default, self)
+        if dialog.exec() != TimelineExportDialog.DialogCode.Accepted:
+            return
+        choice = dialog.choice()
+        self._start_task("export", "Exporting the timeline…")
+        self.worker.export_timeline(choice.path, full=choice.full, fps=choice.fps, hold=choice.hold)
+
+    def start_walk(self) -> None:
+        if self.model is None:
+            self.show_banner("Load a model first.")
+            return
+        try:
+            start = self.prompt_panel.request().replace(model=self.model.path, batch_size=1)
+        except ValueError as error:
+            self.show_banner(str(error))
+            return
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        dialog = WalkDialog(start.seed, start.prompt, self.animation_folder("walks") / f"{stamp}-walk", self)
+        if dialog.exec() != WalkDialog.DialogCode.Accepted:
+            return
+        choice = dialog.choice()
+        from ldm_studio.engine.walk import WalkRequest
+
+        walk = WalkRequest(start, choice.to_seed, choice.to_prompt, choice.frames)
+        frames_folder = choice.path.with_name(f"{choice.path.stem}_frames")
+        self._start_task("walk", f"Walking {choice.frames} frames…")
+        self.worker.walk(walk, frames_folder, choice.path, choice.fps)
+
+    def _start_task(self, kind: str, text: str) -> None:
+        self.hide_banner()
+        self.task_running = kind
+        self.progress.setRange(0, 0)
+        self.progress.setFormat(text)
+        self.prompt_panel.set_running(True)
+
+    def _end_task(self) -> None:
+        self.task_running = ""
+        self.progress.setRange(0, 1)
+        self.prompt_panel.set_running(self.running > 0)
+
+    def _on_task_progress(self, kind: str, done: int, total: int, image: QImage | None) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        noun = "frame" if kind == "walk" else "step"
+        self.progress.setFormat(f"{'Walk' if kind == 'walk' else 'Export'}: {noun} {done}/{total}")
+        if image is not None:
+            self.preview.set_image(image)
+
+    def _on_task_finished(self, kind: str, path: object) -> None:
+        self._end_task()
+        self.progress.setValue(1)
+        what = "Latent walk" if kind == "walk" else "Timeline"
+        self.progress.setFormat(f"{what} saved")
+        self.statusBar().showMessage(f"{what} saved to {path}", 10000)
+
+    def _on_task_failed(self, kind: str, message: str) -> None:
+        self._end_task()
+        self.progress.setValue(0)
+        self.progress.setFormat("Cancelled" if not message else "Failed")
+        if message:
+            self.show_banner(message)
+
+    # ---- menus and saving ---------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        file_menu.addAction("Open model &folder…", self.model_panel._browse_folder)
+        file_menu.addAction("Open &checkpoint…", self.model_panel._browse_file)
+        file_menu.addSeparator()
+        self.save_action = file_menu.addAction("&Save image as…", self.save_image_as)
+        self.save_action.setShortcut(QKeySequence.StandardKey.Save)
+        file_menu.addSeparator()
+        file_menu.addAction("&Quit", self.close).setShortcut(QKeySequence.StandardKey.Quit)
+        create = menu.addMenu("&Create")
+        create.addAction("&Generate\tCtrl+Enter", self.generate)
+        create.addAction("&Cancel\tEsc", self.cancel)
+        create.addSeparator()
+        create.addAction("Latent &walk…", self.start_walk)
+        create.addAction("&Export timeline…", self.export_timeline)
+        self.help_menu = menu.addMenu("&Help")
+
+    def save_image_as(self, path: str | None = None) -> Path | None:
+        """Save the image on screen (with its settings) anywhere: the way out of a full gallery disk."""
+        if self.last_result is None or not self.last_result.images:
+            self.show_banner("There is no finished image to save yet.")
+            return None
+        index = max(0, self.results.currentRow())
+        if not path:
+            suggested = str(Path.home() / f"{self.last_result.result.request.seed_for(index)}.png")
+            path, _ = QFileDialog.getSaveFileName(self, "Save image as", suggested, "PNG images (*.png)")
+            if not path:
+                return None
+        from ldm_studio.gallery.metadata import encode_png, image_request
+
+        result = self.last_result.result
+        data = encode_png(
+            result.images[index],
+            image_request(result.request, index),
+            model_name=result.metadata.get("model_name", ""),
+            model_hash=result.metadata.get("model_hash", ""),
+        )
+        target = Path(path)
+        try:
+            target.write_bytes(data)
+        except OSError as error:
+            self.show_banner(f"Could not save {target.name}: {error.strerror or error}. Try another folder.")
+            return None
+        self.statusBar().showMessage(f"Saved {target}", 8000)
+        return target
 
     def _on_cancelled(self, _cancelled: object) -> None:
         self.progress.setFormat("Cancelled — nothing was saved")

@@ -29,6 +29,8 @@ class ScriptedBackend:
     gate: threading.Event | None = None
     loads: list[str] = field(default_factory=list)
     requests: list = field(default_factory=list)
+    branches: list = field(default_factory=list)
+    exports: list = field(default_factory=list)
 
     def load(self, path: Path, device: str, dtype: str) -> ModelSummary:
         self.loads.append(str(path))
@@ -45,14 +47,15 @@ class ScriptedBackend:
             examples=("red heart", "cat face"),
         )
 
-    def generate(self, request, on_event, should_stop, preview):
+    def generate(self, request, on_event, should_stop, preview, branch_from=None):
         request = request.with_seed().replace(
             width=request.width or self.size, height=request.height or self.size
         )
         self.requests.append(request)
+        self.branches.append(branch_from)
         on_event(Started(request, request.steps))
         started = time.perf_counter()
-        for index in range(1, request.steps + 1):
+        for index in range((branch_from or 0) + 1, request.steps + 1):
             if self.gate is not None:
                 self.gate.wait(5)
             if self.step_delay:
@@ -63,9 +66,9 @@ class ScriptedBackend:
                 return cancelled
             shade = int(255 * index / request.steps)
             preview_image = np.full((request.height, request.width, 3), shade, dtype=np.uint8)
-            on_event(
-                Step(index, request.steps, time.perf_counter() - started, 1000.0 - index, None, preview_image)
-            )
+            noisy = np.full_like(preview_image, 255 - shade)
+            elapsed = time.perf_counter() - started
+            on_event(Step(index, request.steps, elapsed, 1000.0 - index, None, preview_image, noisy))
         if self.fail_with:
             failure = Failed(self.fail_with)
             on_event(failure)
@@ -74,9 +77,29 @@ class ScriptedBackend:
             Image.new("RGB", (request.width, request.height), (200, 40 * i % 255, 40))
             for i in range(request.batch_size)
         ]
-        finished = Finished(images, request, {"model_name": "fake", "model_hash": "0123456789"}, 0.01)
+        metadata = {"model_name": "fake", "model_hash": "0123456789"}
+        if branch_from is not None:
+            metadata["branch_step"] = branch_from
+        finished = Finished(images, request, metadata, 0.01)
         on_event(finished)
         return finished
+
+    def export_timeline(self, path, *, full, fps, hold, on_progress, should_stop):
+        for done in range(1, 4):
+            on_progress(done, 3)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(b"animation")
+        self.exports.append((Path(path), full, fps, hold))
+        return Path(path)
+
+    def walk(self, walk, folder, out, *, fps, on_frame, should_stop):
+        for index in range(1, walk.frames + 1):
+            if should_stop():
+                from ldm_studio.engine.errors import CancelledError
+
+                raise CancelledError(index)
+            on_frame(index, walk.frames, Image.new("RGB", (self.size, self.size), (index * 20, 0, 0)))
+        return Path(out)
 
     def unload(self) -> None:
         pass

@@ -184,7 +184,8 @@ def test_finished_images_land_in_the_gallery_tab_and_reuse_comes_back(qtbot, tmp
     from ldm_studio.ui.gallery_panel import GalleryPanel
 
     store = GalleryStore(tmp_path / "pictures")
-    gallery = GalleryPanel(store, GalleryIndex(tmp_path / "index.sqlite3"), ThumbnailCache(tmp_path / "thumbs"))
+    index = GalleryIndex(tmp_path / "index.sqlite3")
+    gallery = GalleryPanel(store, index, ThumbnailCache(tmp_path / "thumbs"))
     backend = ScriptedBackend()
     worker = EngineWorker(lambda: backend, lambda result: save_finished(store, result))
     window = MainWindow(worker, Settings(), user_dirs().ensure(), gallery)

@@ -1,0 +1,119 @@
+"""The denoising timeline under the viewer: scrub every step of the last generation, branch from one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
+
+VIEW_X0, VIEW_NOISY, VIEW_BOTH = "x0", "noisy", "both"
+
+
+@dataclass(frozen=True)
+class TimelineFrame:
+    index: int
+    total: int
+    elapsed: float
+    timestep: float
+    sigma: float | None
+    image: QImage | None
+    noisy: QImage | None
+
+
+def describe(frame: TimelineFrame) -> str:
+    noise = f"σ {frame.sigma:.3g}" if frame.sigma is not None else f"t {frame.timestep:.0f}"
+    return f"Step {frame.index}/{frame.total} · {noise} · {frame.elapsed:.2f} s"
+
+
+class TimelineBar(QWidget):
+    frameChosen = Signal(object)  # TimelineFrame
+    viewChanged = Signal()
+    branchRequested = Signal(int)  # the real step to continue from
+    exportRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.frames: list[TimelineFrame] = []
+        self.finished = False
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(1, 1)
+        self.slider.setPageStep(5)
+        self.slider.setToolTip("Scrub through the denoising steps (← → step, PgUp/PgDn jump)")
+        self.slider.valueChanged.connect(self._moved)
+        self.label = QLabel("No steps yet")
+        self.label.setObjectName("hint")
+        self.label.setMinimumWidth(210)
+        self.view = QComboBox()
+        self.view.addItem("Predicted image (x0)", VIEW_X0)
+        self.view.addItem("Noisy latent", VIEW_NOISY)
+        self.view.addItem("Noisy vs predicted", VIEW_BOTH)
+        self.view.setToolTip("What the viewer shows for the chosen step")
+        self.view.currentIndexChanged.connect(lambda _index: self.viewChanged.emit())
+        self.branch = QPushButton("Branch from here")
+        self.branch.setToolTip(
+            "Continue the remaining steps from this step with the prompt, CFG, sampler "
+            "and steps now in the panel"
+        )
+        self.branch.clicked.connect(lambda: self.branchRequested.emit(self.slider.value()))
+        self.export = QPushButton("Export…")
+        self.export.setToolTip("Save the denoising as an animated WebP, GIF or MP4")
+        self.export.clicked.connect(self.exportRequested)
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.slider, 1)
+        layout.addWidget(self.label)
+        layout.addWidget(self.view)
+        layout.addWidget(self.branch)
+        layout.addWidget(self.export)
+        self._sync_enabled()
+
+    def view_mode(self) -> str:
+        return self.view.currentData()
+
+    def clear(self) -> None:
+        self.frames = []
+        self.finished = False
+        self.slider.blockSignals(True)
+        self.slider.setRange(1, 1)
+        self.slider.blockSignals(False)
+        self.label.setText("Starting…")
+        self._sync_enabled()
+
+    def keep_prefix(self, steps: int) -> None:
+        """A branch keeps the parent's first ``steps`` frames and adds its own after them."""
+        self.frames = self.frames[:steps]
+        self.finished = False
+        self._sync_enabled()
+
+    def add(self, frame: TimelineFrame) -> None:
+        following = self.slider.value() == len(self.frames) or not self.frames
+        self.frames = [f for f in self.frames if f.index < frame.index] + [frame]
+        self.slider.blockSignals(True)
+        self.slider.setRange(1, max(1, len(self.frames)))
+        if following:
+            self.slider.setValue(len(self.frames))
+        self.slider.blockSignals(False)
+        self.label.setText(describe(frame))
+
+    def finish(self) -> None:
+        self.finished = True
+        self._sync_enabled()
+
+    def current(self) -> TimelineFrame | None:
+        index = self.slider.value() - 1
+        return self.frames[index] if 0 <= index < len(self.frames) else None
+
+    def _moved(self, value: int) -> None:
+        frame = self.current()
+        if frame is not None:
+            self.label.setText(describe(frame))
+            self.frameChosen.emit(frame)
+
+    def _sync_enabled(self) -> None:
+        ready = self.finished and bool(self.frames)
+        self.slider.setEnabled(bool(self.frames))
+        self.branch.setEnabled(ready)
+        self.export.setEnabled(ready)
