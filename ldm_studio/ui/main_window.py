@@ -28,7 +28,7 @@ from ldm_studio.app.backend import ModelSummary
 from ldm_studio.app.catalog import CatalogEntry, discover
 from ldm_studio.app.settings import Settings
 from ldm_studio.app.worker import EngineWorker, FinishedUpdate, StepUpdate
-from ldm_studio.engine.preview import PreviewSettings
+from ldm_studio.engine.preview_settings import PreviewSettings
 from ldm_studio.engine.request import GenerationRequest
 from ldm_studio.gallery.metadata import ImageMetadata, read_metadata
 from ldm_studio.paths import UserDirs

@@ -50,6 +50,7 @@ class TimelineBar(QWidget):
         self.view.addItem("Noisy latent", VIEW_NOISY)
         self.view.addItem("Noisy vs predicted", VIEW_BOTH)
         self.view.setToolTip("What the viewer shows for the chosen step")
+        self.view.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.view.currentIndexChanged.connect(lambda _index: self.viewChanged.emit())
         self.branch = QPushButton("Branch from here")
         self.branch.setToolTip(
