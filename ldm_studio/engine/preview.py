@@ -14,6 +14,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+# re-exported: most engine code imports the settings from here
+from ldm_studio.engine.preview_settings import PreviewMode, PreviewSettings  # noqa: F401
+
 
 @dataclass(frozen=True)
 class LatentProjection:
