@@ -25,8 +25,9 @@ def file_sha256(path: Path) -> str:
 def open_image(path: str | Path, mode: str = "RGB") -> Image.Image:
     path = Path(path)
     try:
-        with Image.open(path) as image:
-            image.load()
+        with Image.open(path) as opened:
+            opened.load()
+            image = ImageOps.exif_transpose(opened)  # phone photos carry their rotation as a flag
             if image.mode in ("RGBA", "LA", "P") and mode == "RGB":
                 background = Image.new("RGBA", image.size, (255, 255, 255, 255))
                 return Image.alpha_composite(background, image.convert("RGBA")).convert("RGB")

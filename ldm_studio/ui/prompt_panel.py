@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from ldm_studio.engine.request import MAX_SEED, GenerationRequest
 from ldm_studio.engine.samplers import DEFAULT_SAMPLER, sampler_names
 from ldm_studio.ui.prompt_edit import PromptEdit
+from ldm_studio.ui.source_panel import SourcePanel, SourceSettings
 
 SIZE_PRESETS = [(256, 256), (512, 512), (768, 768), (1024, 1024), (512, 768), (768, 512), (832, 1216)]
 NATIVE = "native"
@@ -47,6 +48,7 @@ class PromptPanel(QWidget):
         self.negative = QLineEdit()
         self.negative.setPlaceholderText("What to avoid (optional)")
         self.negative.setClearButtonEnabled(True)
+        self.source_panel = SourcePanel()
 
         self.examples_row = QHBoxLayout()
         self.examples_row.setSpacing(4)
@@ -132,6 +134,7 @@ class PromptPanel(QWidget):
         layout.addWidget(self.prompt)
         layout.addLayout(self.examples_row)
         layout.addWidget(self.negative)
+        layout.addWidget(self.source_panel)
 
         layout.addWidget(_heading("Settings"))
         form = QFormLayout()
@@ -231,7 +234,7 @@ class PromptPanel(QWidget):
             seed = int(text)
             if seed > MAX_SEED:
                 raise ValueError(f"The seed must be at most {MAX_SEED}.")
-        return GenerationRequest(
+        request = GenerationRequest(
             prompt=prompt,
             negative_prompt=self.negative.text().strip(),
             seed=seed,
@@ -242,6 +245,7 @@ class PromptPanel(QWidget):
             sampler=self.sampler.currentText(),
             batch_size=self.batch.value(),
         )
+        return self.source_panel.apply_to(request)
 
     def set_request(self, request: GenerationRequest, mode: str = "all") -> None:
         """Fill the panel from a request: all fields, the prompt only, or the seed only."""
@@ -260,6 +264,7 @@ class PromptPanel(QWidget):
         self.batch.setValue(request.batch_size)
         if request.width and request.height:
             self._set_size(request.width, request.height)
+        self.source_panel.set_source(SourceSettings.from_request(request))
 
     def preview_settings(self) -> tuple[str, int]:
         return self.preview_mode.currentData(), self.preview_every.value()

@@ -51,6 +51,7 @@ class TimelineBar(QWidget):
         self.view.addItem("Noisy vs predicted", VIEW_BOTH)
         self.view.setToolTip("What the viewer shows for the chosen step")
         self.view.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.view.setMinimumContentsLength(19)
         self.view.currentIndexChanged.connect(lambda _index: self.viewChanged.emit())
         self.branch = QPushButton("Branch from here")
         self.branch.setToolTip(

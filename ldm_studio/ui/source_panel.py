@@ -1,0 +1,518 @@
+"""“Start from an image”: the source picture, strength, resize mode and inpainting mask of a request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent, QImage, QImageReader, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSlider,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ldm_studio.engine.request import GenerationRequest
+from ldm_studio.paths import user_dirs
+from ldm_studio.ui import mask_ops
+from ldm_studio.ui.mask_editor import MaskEditor, coverage_text, grey_image, opaque_image
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+RESIZE_MODES = (("Stretch", "resize"), ("Crop to fill", "crop"), ("Pad", "pad"))
+SOURCE_EXTRAS = ("resize_mode", "mask_feather", "mask_invert")
+DEFAULT_STRENGTH = 0.75
+THUMBNAIL = 84
+
+PANEL_STYLE = """
+QFrame#dropZone { border: 1px dashed #4a4f5a; border-radius: 6px; background: #202226; }
+QFrame#dropZone[hovering="true"] { border: 1px solid #6c8cff; background: #262a36; }
+QLabel#thumbnail { background: #17181b; border-radius: 3px; }
+QLabel#sourceName { font-weight: 600; }
+QLabel#sourceError { color: #ff9a90; }
+QToolButton#sectionHeader { border: none; font-weight: 600; color: #c9ccd3; padding: 2px 0; }
+QToolButton#clearButton { border: none; color: #9aa0aa; font-size: 13px; padding: 0 4px; }
+QToolButton#clearButton:hover { color: #ffffff; }
+"""
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """Where an image-to-image or inpainting request starts from."""
+
+    image_path: str
+    strength: float = DEFAULT_STRENGTH
+    resize_mode: str = "resize"  # one of engine.images.RESIZE_MODES
+    mask_path: str = ""  # greyscale PNG, white is repainted; "" for plain image to image
+    feather: float = 0.0  # pixels of Gaussian blur on the mask edge, applied by the engine
+    invert: bool = False  # repaint the black part instead (a request reused from the CLI)
+
+    def apply_to(self, request: GenerationRequest) -> GenerationRequest:
+        extras = {key: value for key, value in request.extras.items() if key not in SOURCE_EXTRAS}
+        extras["resize_mode"] = self.resize_mode
+        if self.mask_path and self.feather > 0:
+            extras["mask_feather"] = self.feather
+        if self.mask_path and self.invert:
+            extras["mask_invert"] = True
+        return request.replace(
+            init_image=self.image_path, strength=self.strength, mask=self.mask_path, extras=extras
+        )
+
+    @classmethod
+    def from_request(cls, request: GenerationRequest) -> SourceSettings | None:
+        """The source of a request (e.g. one reused from the gallery), or None for text to image."""
+        if not request.init_image:
+            return None
+        return cls(
+            image_path=request.init_image,
+            strength=request.strength,
+            resize_mode=str(request.extras.get("resize_mode", "resize")),
+            mask_path=request.mask,
+            feather=float(request.extras.get("mask_feather", 0.0)),
+            invert=bool(request.extras.get("mask_invert", False)),
+        )
+
+
+def without_source(request: GenerationRequest) -> GenerationRequest:
+    """The request as plain text to image."""
+    extras = {key: value for key, value in request.extras.items() if key not in SOURCE_EXTRAS}
+    return request.replace(init_image="", strength=1.0, mask="", extras=extras)
+
+
+def read_image(path: Path, fit_in: QSize | None = None) -> QImage:
+    """Read with Qt, optionally scaled down while decoding (cheap thumbnails of big photos).
+    EXIF rotation is applied, as the engine does (ImageOps.exif_transpose), so masks line up."""
+    reader = QImageReader(str(path))
+    reader.setAutoTransform(True)
+    if fit_in is not None and reader.size().isValid():
+        size = reader.size()
+        if size.width() > fit_in.width() or size.height() > fit_in.height():
+            reader.setScaledSize(size.scaled(fit_in, Qt.AspectRatioMode.KeepAspectRatio))
+    image = reader.read()
+    if image.isNull():
+        raise ValueError(reader.errorString())
+    return image
+
+
+def image_paths(event: QDragEnterEvent | QDropEvent) -> list[Path]:
+    mime = event.mimeData()
+    if not mime.hasUrls():
+        return []
+    paths = [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
+    return [path for path in paths if path.suffix.lower() in IMAGE_SUFFIXES]
+
+
+class SourcePanel(QWidget):
+    """A collapsible section: pick or drop an image, set strength and fit, paint an inpainting mask."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._image_path: Path | None = None
+        self._image_size = QSize()
+        self._mask_path: Path | None = None
+        self._mask_share = 0.0
+        self._feather = 0.0
+        self._invert = False
+        self._last_folder = ""
+        self.mask_editor: MaskEditor | None = None
+        self.setStyleSheet(PANEL_STYLE)
+        self.setAcceptDrops(True)
+        # Never taller than its contents: spare room in the sidebar goes elsewhere.
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        self._build()
+        self._lay_out()
+        self.set_expanded(False)
+        self._sync()
+
+    # ---- building ---------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.header = QToolButton()
+        self.header.setObjectName("sectionHeader")
+        self.header.setText("Start from an image")
+        self.header.setCheckable(True)
+        self.header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.header.toggled.connect(self.set_expanded)
+        self.summary = QLabel()
+        self.summary.setObjectName("hint")
+
+        self.drop_zone = QFrame()
+        self.drop_zone.setObjectName("dropZone")
+        self.thumbnail = QLabel()
+        self.thumbnail.setObjectName("thumbnail")
+        self.thumbnail.setFixedSize(THUMBNAIL, THUMBNAIL)
+        self.thumbnail.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.name_label = QLabel()
+        self.name_label.setObjectName("sourceName")
+        self.size_label = QLabel()
+        self.size_label.setObjectName("hint")
+        self.empty_label = QLabel("Drop a PNG, JPEG or WebP here, or")
+        self.empty_label.setObjectName("hint")
+        self.choose_button = QPushButton("Choose…")
+        self.choose_button.clicked.connect(self.choose_image)
+        self.replace_button = QPushButton("Replace…")
+        self.replace_button.clicked.connect(self.choose_image)
+        self.clear_button = QToolButton()
+        self.clear_button.setObjectName("clearButton")
+        self.clear_button.setText("✕")
+        self.clear_button.setToolTip("Stop using this image (generate from text only)")
+        self.clear_button.clicked.connect(self.clear)
+
+        self.strength_slider = QSlider(Qt.Orientation.Horizontal)
+        self.strength_slider.setRange(0, 100)
+        self.strength_box = QDoubleSpinBox()
+        self.strength_box.setRange(0.0, 1.0)
+        self.strength_box.setSingleStep(0.05)
+        self.strength_box.setDecimals(2)
+        tip = "How much may change: 0 keeps the image, 1 ignores it (pure noise)"
+        for control in (self.strength_slider, self.strength_box):
+            control.setToolTip(tip)
+        self.strength_slider.valueChanged.connect(lambda value: self.strength_box.setValue(value / 100))
+        self.strength_box.valueChanged.connect(self._strength_edited)
+        self.strength_box.setValue(DEFAULT_STRENGTH)
+
+        self.resize_mode = QComboBox()
+        for label, mode in RESIZE_MODES:
+            self.resize_mode.addItem(label, mode)
+        self.resize_mode.setToolTip(
+            "When the image's size differs from the output size: stretch it, fill and crop the middle, "
+            "or fit it inside with borders"
+        )
+        self.resize_mode.currentIndexChanged.connect(self._emit_changed)
+
+        self.inpaint_button = QPushButton("Inpaint…")
+        self.inpaint_button.setToolTip("Paint the area to repaint; the rest of the image is kept")
+        self.inpaint_button.clicked.connect(self.open_mask_editor)
+        self.mask_label = QLabel()
+        self.mask_label.setObjectName("hint")
+        self.clear_mask_button = QToolButton()
+        self.clear_mask_button.setObjectName("clearButton")
+        self.clear_mask_button.setText("✕")
+        self.clear_mask_button.setToolTip("Remove the mask (plain image to image)")
+        self.clear_mask_button.clicked.connect(self.clear_mask)
+
+        self.error_label = QLabel()
+        self.error_label.setObjectName("sourceError")
+        self.error_label.setWordWrap(True)
+
+    def _lay_out(self) -> None:
+        # Two faces, one shown at a time: an invitation when empty, the chosen image when filled.
+        self.empty_face = QWidget()
+        empty = QHBoxLayout(self.empty_face)
+        empty.setContentsMargins(4, 10, 4, 10)
+        empty.addStretch(1)
+        empty.addWidget(self.empty_label)
+        empty.addWidget(self.choose_button)
+        empty.addStretch(1)
+        self.image_face = QWidget()
+        filled = QGridLayout(self.image_face)
+        filled.setContentsMargins(0, 0, 0, 0)
+        filled.setHorizontalSpacing(10)
+        filled.setVerticalSpacing(2)
+        filled.addWidget(self.thumbnail, 0, 0, 3, 1)
+        filled.addWidget(self.name_label, 0, 1)
+        filled.addWidget(self.clear_button, 0, 2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
+        filled.addWidget(self.size_label, 1, 1, Qt.AlignmentFlag.AlignTop)
+        filled.addWidget(self.replace_button, 2, 1, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom)
+        filled.setColumnStretch(1, 1)
+        filled.setRowStretch(1, 1)
+        zone = QVBoxLayout(self.drop_zone)
+        zone.setContentsMargins(8, 8, 8, 8)
+        zone.addWidget(self.empty_face)
+        zone.addWidget(self.image_face)
+
+        header_row = QHBoxLayout()
+        header_row.setContentsMargins(0, 0, 0, 0)
+        header_row.addWidget(self.header)
+        header_row.addWidget(self.summary, 1)
+
+        # Strength, fit and mask only mean something once there is an image: hidden until then.
+        self.controls = QWidget()
+        controls = QGridLayout(self.controls)
+        controls.setContentsMargins(0, 0, 0, 0)
+        controls.setHorizontalSpacing(8)
+        controls.setVerticalSpacing(6)
+        controls.addWidget(QLabel("Strength"), 0, 0)
+        controls.addWidget(self.strength_slider, 0, 1)
+        controls.addWidget(self.strength_box, 0, 2)
+        controls.addWidget(QLabel("Fit"), 1, 0)
+        controls.addWidget(self.resize_mode, 1, 1, 1, 2)
+        mask_row = QHBoxLayout()
+        mask_row.addWidget(self.inpaint_button)
+        mask_row.addWidget(self.mask_label, 1)
+        mask_row.addWidget(self.clear_mask_button)
+        controls.addLayout(mask_row, 2, 0, 1, 3)
+        controls.setColumnStretch(1, 1)
+
+        self.body = QWidget()
+        body = QVBoxLayout(self.body)
+        body.setContentsMargins(0, 2, 0, 0)
+        body.setSpacing(6)
+        body.addWidget(self.drop_zone)
+        body.addWidget(self.controls)
+        body.addWidget(self.error_label)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addLayout(header_row)
+        layout.addWidget(self.body)
+
+    # ---- state out --------------------------------------------------------------------------
+    def source(self) -> SourceSettings | None:
+        if self._image_path is None:
+            return None
+        return SourceSettings(
+            image_path=str(self._image_path),
+            strength=round(self.strength_box.value(), 2),
+            resize_mode=self.resize_mode.currentData(),
+            mask_path=str(self._mask_path) if self._mask_path else "",
+            feather=self._feather,
+            invert=self._invert,
+        )
+
+    def apply_to(self, request: GenerationRequest) -> GenerationRequest:
+        """The request with this panel's source filled in, or stripped of any source when none is set."""
+        settings = self.source()
+        return settings.apply_to(request) if settings else without_source(request)
+
+    def image_size(self) -> tuple[int, int] | None:
+        if self._image_path is None:
+            return None
+        return self._image_size.width(), self._image_size.height()
+
+    def is_expanded(self) -> bool:
+        return self.header.isChecked()
+
+    # ---- state in ---------------------------------------------------------------------------
+    def set_expanded(self, expanded: bool) -> None:
+        self.header.blockSignals(True)
+        self.header.setChecked(expanded)
+        self.header.blockSignals(False)
+        self.header.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
+        self.body.setVisible(expanded)
+        self._sync_summary()
+
+    def set_image(self, path: str | Path) -> bool:
+        """Use this image; on failure keep the current one, say why in the panel and return False."""
+        path = Path(path).expanduser().absolute()
+        try:
+            full_size = QImageReader(str(path)).size()
+            thumbnail = read_image(path, QSize(THUMBNAIL * 2, THUMBNAIL * 2))
+        except ValueError as error:
+            self._show_error(f"{path.name} cannot be used as a source image ({error}).")
+            return False
+        if not full_size.isValid():
+            full_size = thumbnail.size()
+        changed_image = path != self._image_path
+        self._image_path = path
+        self._image_size = full_size
+        self._last_folder = str(path.parent)
+        if changed_image:
+            self._drop_mask()  # a mask belongs to the image it was painted on
+        self._show_thumbnail(thumbnail)
+        self._show_error("")
+        self.set_expanded(True)
+        self._sync()
+        self.changed.emit()
+        return True
+
+    def set_source(self, settings: SourceSettings | None) -> bool:
+        """Show a source (e.g. from a reused gallery image); False when its files are gone."""
+        if settings is None:
+            self.clear()
+            return True
+        if not self.set_image(settings.image_path):
+            return False
+        self.strength_box.setValue(settings.strength)
+        index = self.resize_mode.findData(settings.resize_mode)
+        self.resize_mode.setCurrentIndex(max(0, index))
+        if settings.mask_path:
+            try:
+                mask = mask_ops.read_mask(Path(settings.mask_path), self.image_size() or (1, 1))
+            except OSError as error:
+                self._show_error(f"The mask {Path(settings.mask_path).name} cannot be read ({error}).")
+                return False
+            self._mask_path = Path(settings.mask_path)
+            self._mask_share = mask_ops.coverage(mask_ops.inverted(mask) if settings.invert else mask)
+            self._feather = settings.feather
+            self._invert = settings.invert
+        self._sync()
+        self.changed.emit()
+        return True
+
+    def clear(self) -> None:
+        if self._image_path is None:
+            return
+        self._image_path = None
+        self._image_size = QSize()
+        self._drop_mask()
+        self.thumbnail.clear()
+        self._show_error("")
+        self._sync()
+        self.changed.emit()
+
+    def clear_mask(self) -> None:
+        if self._mask_path is not None:
+            self._drop_mask()
+            self._sync()
+            self.changed.emit()
+
+    # ---- choosing an image ------------------------------------------------------------------
+    def choose_image(self) -> None:
+        path = self._ask_for_image()
+        if path:
+            self.set_image(path)
+
+    def _ask_for_image(self) -> str:
+        patterns = " ".join(f"*{suffix}" for suffix in IMAGE_SUFFIXES)
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Start from an image", self._last_folder, f"Images ({patterns})"
+        )
+        return path
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt API)
+        if image_paths(event):
+            event.acceptProposedAction()
+            self._set_hovering(True)
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:  # noqa: N802 (Qt API)
+        self._set_hovering(False)
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt API)
+        self._set_hovering(False)
+        paths = image_paths(event)
+        if paths:
+            event.acceptProposedAction()
+            self.set_image(paths[0])
+
+    def _set_hovering(self, hovering: bool) -> None:
+        self.drop_zone.setProperty("hovering", hovering)
+        self.drop_zone.style().unpolish(self.drop_zone)
+        self.drop_zone.style().polish(self.drop_zone)
+
+    # ---- the mask ---------------------------------------------------------------------------
+    def open_mask_editor(self) -> MaskEditor | None:
+        """Open the mask editor (window-modal, not blocking); accepting it saves the mask."""
+        if self._image_path is None:
+            return None
+        try:
+            image = opaque_image(read_image(self._image_path))
+        except ValueError as error:
+            self._show_error(f"{self._image_path.name} cannot be read any more ({error}).")
+            return None
+        editor = MaskEditor(image, feather=self._feather, parent=self)
+        if self._mask_path is not None:
+            try:
+                mask = mask_ops.read_mask(self._mask_path, (image.width(), image.height()))
+            except OSError as error:
+                self._show_error(f"The mask {self._mask_path.name} cannot be read ({error}).")
+            else:
+                # The editor always shows what will be repainted, so an inverted mask is baked in here.
+                editor.set_mask(grey_image(mask_ops.inverted(mask) if self._invert else mask))
+        editor.accepted.connect(self._mask_accepted)
+        editor.finished.connect(editor.deleteLater)
+        editor.finished.connect(self._forget_editor)
+        self.mask_editor = editor
+        editor.open()
+        return editor
+
+    def _forget_editor(self) -> None:
+        self.mask_editor = None
+
+    def _mask_accepted(self) -> None:
+        editor = self.sender()
+        if not isinstance(editor, MaskEditor):
+            return
+        mask = editor.mask_array()
+        share = mask_ops.coverage(mask)
+        if share == 0:
+            self._drop_mask()
+        else:
+            try:
+                self._mask_path = mask_ops.save_mask(mask, user_dirs().cache / "masks")
+            except OSError as error:
+                self._show_error(f"The mask could not be saved ({error}).")
+                return
+            self._mask_share = share
+            self._feather = editor.feather()
+            self._invert = False
+        self._sync()
+        self.changed.emit()
+
+    def _drop_mask(self) -> None:
+        self._mask_path = None
+        self._mask_share = 0.0
+        self._feather = 0.0
+        self._invert = False
+
+    # ---- showing state ----------------------------------------------------------------------
+    def _show_thumbnail(self, image: QImage) -> None:
+        image = opaque_image(image)
+        box = QSize(THUMBNAIL - 4, THUMBNAIL - 4)
+        enlarging = image.width() < box.width() and image.height() < box.height()
+        # Small pictures (a 32 px emoji) grow with crisp pixels; photos shrink smoothly.
+        mode = (
+            Qt.TransformationMode.FastTransformation
+            if enlarging
+            else Qt.TransformationMode.SmoothTransformation
+        )
+        scaled = image.scaled(box, Qt.AspectRatioMode.KeepAspectRatio, mode)
+        self.thumbnail.setPixmap(QPixmap.fromImage(scaled))
+
+    def _show_error(self, message: str) -> None:
+        self.error_label.setText(message)
+        self.error_label.setVisible(bool(message))
+        if message:
+            self.set_expanded(True)
+
+    def _strength_edited(self, value: float) -> None:
+        self.strength_slider.blockSignals(True)
+        self.strength_slider.setValue(round(value * 100))
+        self.strength_slider.blockSignals(False)
+        self._emit_changed()
+
+    def _emit_changed(self) -> None:
+        self._sync_summary()
+        if self._image_path is not None:
+            self.changed.emit()
+
+    def _sync(self) -> None:
+        has_image = self._image_path is not None
+        self.image_face.setVisible(has_image)
+        self.empty_face.setVisible(not has_image)
+        self.controls.setVisible(has_image)
+        if self._image_path is not None:
+            self.name_label.setText(self._image_path.name)
+            self.name_label.setToolTip(str(self._image_path))
+            self.size_label.setText(f"{self._image_size.width()} × {self._image_size.height()} px")
+        has_mask = self._mask_path is not None
+        self.inpaint_button.setText("Edit mask…" if has_mask else "Inpaint…")
+        self.clear_mask_button.setVisible(has_mask)
+        if has_mask:
+            feather = f" · feather {self._feather:g} px" if self._feather else ""
+            self.mask_label.setText(f"Mask: {coverage_text(self._mask_share)} of the image{feather}")
+        else:
+            self.mask_label.setText("No mask: the whole image is reworked" if has_image else "")
+        self._sync_summary()
+
+    def _sync_summary(self) -> None:
+        """A collapsed section still says that an image is in use, so it is never forgotten."""
+        if self._image_path is None or self.is_expanded():
+            self.summary.setText("")
+            return
+        parts = [self._image_path.name, f"strength {self.strength_box.value():.2f}"]
+        if self._mask_path is not None:
+            parts.append("mask")
+        self.summary.setText(" · ".join(parts))
