@@ -87,6 +87,16 @@ def family_of(model_index: dict[str, Any]) -> str:
     return "sd"
 
 
+def _folder_family(folder: Path) -> str:
+    """sd1 / sd2 / sdxl / ldm-studio, as the model library names them; the index's guess otherwise."""
+    from ldm_studio.engine.checkpoints import inspect_model
+
+    try:
+        return str(inspect_model(folder).family)
+    except ModelLoadError:
+        return family_of(read_model_index(folder))
+
+
 def _external_component(folder: Path, name: str, dtype: torch.dtype) -> Any | None:
     """A component kept in an installed Python package rather than in the model folder.
 
@@ -132,15 +142,42 @@ def _load_folder(folder: Path, dtype: torch.dtype) -> Any:
 
 
 def _load_file(path: Path, dtype: torch.dtype, options: dict[str, Any]) -> tuple[Any, str]:
-    try:
-        from ldm_studio.engine import checkpoints
-    except ImportError as error:
-        raise ModelLoadError("single-file checkpoints are not supported in this build") from error
-    info = checkpoints.inspect_model(path)
+    from ldm_studio.engine import checkpoints
+
+    info = checkpoints.inspect_model(path)  # header only: refuses unknown or unsafe files early
     if not info.loadable:
         raise ModelLoadError(info.reason)
-    pipe = checkpoints.load_single_file(path, torch_dtype=dtype, **options)
+    saved = checkpoints.get_model_settings(path)
+    vae_path = options.get("vae_path") or saved.get("vae_path")
+    if info.needs_vae and not vae_path:
+        raise ModelLoadError(f"{path.name} has no VAE inside: choose a VAE file for it in the model settings")
+    pipe = checkpoints.load_single_file(
+        path,
+        torch_dtype=dtype,
+        prediction_type=options.get("prediction_type"),
+        vae_path=Path(vae_path) if vae_path else None,
+    )
     return pipe, str(info.family)
+
+
+def memory_savers(path: Path) -> dict[str, bool]:
+    """The user's per-model memory savers (attention slicing, VAE tiling, CPU offload on CUDA)."""
+    from ldm_studio.engine.checkpoints import get_model_settings
+
+    saved = get_model_settings(path)
+    return {key: bool(saved.get(key)) for key in ("attention_slicing", "vae_tiling", "cpu_offload")}
+
+
+def _place(pipe: Any, where: Placement, savers: dict[str, bool]) -> Any:
+    if savers.get("attention_slicing"):
+        pipe.enable_attention_slicing()
+    if savers.get("vae_tiling"):
+        pipe.vae.enable_tiling()
+    if savers.get("cpu_offload") and where.device.type == "cuda":
+        # weights wait in RAM and visit the GPU one model at a time
+        pipe.enable_model_cpu_offload(device=where.device)
+        return pipe
+    return pipe.to(where.device)
 
 
 def _projection_for(folder_or_file: Path, pipe: Any, cache_dir: Path | None, key: str) -> LatentProjection:
@@ -200,7 +237,7 @@ def load_model(
     try:
         if path.is_dir():
             pipe = _load_folder(path, where.dtype)
-            family = family_of(read_model_index(path))
+            family = _folder_family(path)
             name = path.name
         elif path.suffix.lower() in CHECKPOINT_SUFFIXES:
             pipe, family = _load_file(path, where.dtype, file_options or {})
@@ -209,7 +246,7 @@ def load_model(
             raise ModelLoadError(
                 f"{path.name} is not a model: open a diffusers folder or a .safetensors/.ckpt file"
             )
-        pipe = pipe.to(where.device)
+        pipe = _place(pipe, where, memory_savers(path))
         pipe.set_progress_bar_config(disable=True)
     except ModelLoadError:
         raise

@@ -143,7 +143,9 @@ def explain_load_error(path: Path, error: BaseException) -> ModelLoadError:
                     f"{path.name} was refused: it holds Python objects other than tensors, which "
                     "LDM Studio does not unpickle"
                 )
-            return ModelLoadError(f"{path.name} is not a PyTorch checkpoint or is damaged ({_first_line(cause)})")
+            return ModelLoadError(
+                f"{path.name} is not a PyTorch checkpoint or is damaged ({_first_line(cause)})"
+            )
         cause = cause.__cause__ or cause.__context__
     text = _first_line(error)
     if "central directory" in text or "zip archive" in text or "unexpected EOF" in text.lower():
@@ -162,14 +164,14 @@ def load_state_dict(path: Path, *, mmap: bool = True) -> dict[str, Any]:
 
     kind = sniff_format(path)
     if kind == "safetensors":
-        raise ModelLoadError(f"{path.name} is a safetensors file with a {path.suffix} name; rename it to .safetensors")
+        raise ModelLoadError(
+            f"{path.name} is a safetensors file with a {path.suffix} name; rename it to .safetensors"
+        )
     if kind == "unknown":
         raise ModelLoadError(f"{path.name} is not a PyTorch checkpoint (unrecognised content)")
     try:
         with safe_unpickling(path):
-            loaded = torch.load(
-                str(path), map_location="cpu", weights_only=True, mmap=mmap and kind == "zip"
-            )
+            loaded = torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap and kind == "zip")
     except ModelLoadError:
         raise
     except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError, ValueError...
@@ -186,5 +188,8 @@ def pickle_tensor_table(path: Path) -> TensorTable:
     tensors = load_state_dict(path, mmap=True)
     return TensorTable(
         shapes={name: tuple(tensor.shape) for name, tensor in tensors.items()},
-        dtypes={name: TORCH_DTYPE_NAMES.get(str(tensor.dtype), str(tensor.dtype)) for name, tensor in tensors.items()},
+        dtypes={
+            name: TORCH_DTYPE_NAMES.get(str(tensor.dtype), str(tensor.dtype))
+            for name, tensor in tensors.items()
+        },
     )

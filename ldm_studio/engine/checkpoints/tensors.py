@@ -108,7 +108,11 @@ def read_safetensors_header(path: Path) -> TensorTable:
 
 def _validated_table(name: str, header: dict, data_size: int) -> TensorTable:
     metadata_raw = header.pop("__metadata__", None) or {}
-    metadata = {str(key): str(value) for key, value in metadata_raw.items()} if isinstance(metadata_raw, dict) else {}
+    metadata = (
+        {str(key): str(value) for key, value in metadata_raw.items()}
+        if isinstance(metadata_raw, dict)
+        else {}
+    )
     shapes: dict[str, tuple[int, ...]] = {}
     dtypes: dict[str, str] = {}
     needed = 0
@@ -143,7 +147,10 @@ def _spec_problem(spec: object, data_size: int) -> str:
         return f"has invalid data offsets {offsets!r}"
     expected = math.ceil(math.prod(shape) * DTYPE_BITS[dtype] / 8)
     if offsets[1] - offsets[0] != expected:
-        return f"claims {offsets[1] - offsets[0]:,} bytes but a {dtype} tensor of shape {shape} needs {expected:,}"
+        claimed = offsets[1] - offsets[0]
+        return f"claims {claimed:,} bytes but a {dtype} tensor of shape {shape} needs {expected:,}"
     if offsets[1] > data_size:
-        return f"lies beyond the end of the file (needs {offsets[1]:,} of {data_size:,} data bytes): truncated"
+        return (
+            f"lies beyond the end of the file (needs {offsets[1]:,} of {data_size:,} data bytes): truncated"
+        )
     return ""

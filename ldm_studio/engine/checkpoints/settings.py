@@ -1,0 +1,88 @@
+"""Per-model choices the user made (prediction type, a separate VAE...), remembered per file.
+
+One small JSON file in the user's config folder, keyed by the model's absolute path. Written
+atomically so a crash never leaves half a file; an unreadable file counts as empty.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ldm_studio.paths import user_dirs
+
+log = logging.getLogger(__name__)
+
+SETTINGS_FILE = "model_settings.json"
+PREDICTION_TYPES = ("epsilon", "v_prediction")
+
+
+def settings_path() -> Path:
+    return user_dirs().config / SETTINGS_FILE
+
+
+def _key(path: Path) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
+def _read_all(file: Path) -> dict[str, dict[str, Any]]:
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        log.warning("ignoring unreadable model settings %s: %s", file, error)
+        return {}
+    return (
+        {key: value for key, value in data.items() if isinstance(value, dict)}
+        if isinstance(data, dict)
+        else {}
+    )
+
+
+def write_json_atomically(file: Path, data: Any) -> None:
+    file.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(data, stream, indent=1, sort_keys=True)
+        os.replace(temporary, file)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def get_model_settings(path: Path) -> dict[str, Any]:
+    """What the user chose for this model file or folder; empty when nothing was chosen."""
+    return dict(_read_all(settings_path()).get(_key(path), {}))
+
+
+def set_model_settings(path: Path, **values: Any) -> dict[str, Any]:
+    """Remember choices for this model; a value of None forgets that choice. Returns the result.
+
+    ``prediction_type`` must be "epsilon" or "v_prediction"; ``vae_path`` is stored as an absolute
+    path. Other keys are stored as given (they must be JSON values).
+    """
+    prediction = values.get("prediction_type")
+    if prediction is not None and prediction not in PREDICTION_TYPES:
+        raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction!r}")
+    if values.get("vae_path") is not None:
+        values["vae_path"] = _key(Path(values["vae_path"]))
+    file = settings_path()
+    everything = _read_all(file)
+    current = everything.get(_key(path), {})
+    for name, value in values.items():
+        if value is None:
+            current.pop(name, None)
+        else:
+            current[name] = value
+    if current:
+        everything[_key(path)] = current
+    else:
+        everything.pop(_key(path), None)
+    write_json_atomically(file, everything)
+    return dict(current)
