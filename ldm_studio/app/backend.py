@@ -32,7 +32,40 @@ class ModelSummary:
 Progress = Callable[[int, int], None]
 
 
+@dataclass(frozen=True)
+class ModelPreview:
+    """What a model file or folder is, read from its headers before any weight is loaded."""
+
+    path: str
+    family: str  # human label, e.g. "Stable Diffusion 1.x"
+    file_type: str
+    file_size: int
+    memory_bytes: int
+    prediction_type: str
+    prediction_source: str = ""
+
+    @property
+    def text(self) -> str:
+        prediction = "v-prediction" if self.prediction_type == "v_prediction" else self.prediction_type
+        source = f" ({self.prediction_source})" if self.prediction_source else ""
+        return (
+            f"{self.family} · {self.file_type} · {human_size(self.file_size)} on disk · "
+            f"needs about {human_size(self.memory_bytes)} of memory · {prediction}{source}"
+        )
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit in ("B", "KB") else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
 class Backend(Protocol):
+    def inspect(self, path: Path) -> ModelPreview | None: ...
+
     def load(self, path: Path, device: str, dtype: str) -> ModelSummary: ...
 
     def generate(
@@ -77,6 +110,26 @@ class TorchBackend:
 
         torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
         self._threads_set = True
+
+    def inspect(self, path: Path) -> ModelPreview | None:
+        """Read what ``path`` is from its headers; raises ModelLoadError for what cannot load."""
+        from ldm_studio.engine.checkpoints import FAMILY_LABELS, inspect_model
+        from ldm_studio.engine.errors import ModelLoadError
+
+        if not Path(path).exists():
+            raise ModelLoadError(f"{path} does not exist")
+        info = inspect_model(Path(path))
+        if not info.loadable:
+            raise ModelLoadError(info.reason)
+        return ModelPreview(
+            path=str(path),
+            family=FAMILY_LABELS.get(info.family, info.family),
+            file_type=info.file_type,
+            file_size=info.file_size,
+            memory_bytes=info.memory_bytes,
+            prediction_type=info.prediction_type,
+            prediction_source=info.prediction_source,
+        )
 
     def load(self, path: Path, device: str, dtype: str) -> ModelSummary:
         self._set_threads()

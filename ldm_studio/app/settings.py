@@ -23,7 +23,6 @@ class Settings:
     window_geometry: str = ""  # base64 of QWidget.saveGeometry()
     window_state: str = ""
     splitter_state: str = ""
-    model_folders: list[str] = field(default_factory=list)
     last_model: str = ""
     device: str = "auto"
     dtype: str = "auto"

@@ -85,6 +85,7 @@ def qimage_from_pil(image: Any) -> QImage:
 
 class EngineWorker(QObject):
     modelLoading = Signal(str)
+    modelInspected = Signal(object)  # ModelPreview: what it is, before the weights load
     modelLoaded = Signal(object)  # ModelSummary
     modelFailed = Signal(str)
     jobStarted = Signal(object)  # the resolved GenerationRequest
@@ -146,6 +147,16 @@ class EngineWorker(QObject):
             )
 
         self._put_task("walk", run)
+
+    def convert_checkpoint(self, path: Path) -> None:
+        """Write a .safetensors copy of a .ckpt that loads safely (weights_only)."""
+
+        def run(backend, progress, should_stop):
+            from ldm_studio.engine.checkpoints import convert_ckpt_to_safetensors
+
+            return convert_ckpt_to_safetensors(Path(path))
+
+        self._put_task("convert", run)
 
     def _put_task(self, kind: str, run: Callable) -> None:
         self.start()
@@ -216,6 +227,9 @@ class EngineWorker(QObject):
     def _load(self, backend: Backend, job: _LoadJob) -> None:
         self.modelLoading.emit(str(job.path))
         try:
+            preview = backend.inspect(job.path)
+            if preview is not None:
+                self.modelInspected.emit(preview)
             summary = backend.load(job.path, job.device, job.dtype)
         except Exception as error:
             from_engine = type(error).__name__ == "ModelLoadError"

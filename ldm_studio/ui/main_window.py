@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from ldm_studio import APP_NAME
 from ldm_studio.app.backend import ModelSummary
-from ldm_studio.app.catalog import CatalogEntry, discover
+from ldm_studio.app.catalog import discover
 from ldm_studio.app.settings import Settings
 from ldm_studio.app.worker import EngineWorker, FinishedUpdate, StepUpdate
 from ldm_studio.engine.preview_settings import PreviewSettings
@@ -34,6 +34,7 @@ from ldm_studio.gallery.metadata import ImageMetadata, read_metadata
 from ldm_studio.paths import UserDirs
 from ldm_studio.ui.animation_dialogs import TimelineExportDialog, WalkDialog
 from ldm_studio.ui.model_panel import ModelPanel
+from ldm_studio.ui.model_settings_dialog import ModelSettingsDialog
 from ldm_studio.ui.preview_view import PreviewView
 from ldm_studio.ui.prompt_panel import PromptPanel
 from ldm_studio.ui.results_strip import ResultsStrip
@@ -153,6 +154,8 @@ class MainWindow(QMainWindow):
         self.prompt_panel.cancelRequested.connect(self.cancel)
         self.model_panel.loadRequested.connect(self.load_model)
         self.model_panel.placementChanged.connect(self._reload_with_new_placement)
+        self.model_panel.settingsRequested.connect(self.edit_model_settings)
+        self.model_panel.addFolderRequested.connect(self.add_model_folder)
         self.results.imageChosen.connect(self._show_result)
         self.timeline.frameChosen.connect(self._show_frame)
         self.timeline.viewChanged.connect(lambda: self._show_frame(self.timeline.current()))
@@ -160,6 +163,7 @@ class MainWindow(QMainWindow):
         self.timeline.exportRequested.connect(self.export_timeline)
         worker = self.worker
         worker.modelLoading.connect(self._on_model_loading)
+        worker.modelInspected.connect(self.model_panel.show_inspected)
         worker.modelLoaded.connect(self._on_model_loaded)
         worker.modelFailed.connect(self._on_model_failed)
         worker.jobStarted.connect(self._on_started)
@@ -209,13 +213,50 @@ class MainWindow(QMainWindow):
 
     # ---- models -----------------------------------------------------------------------------
     def model_folders(self) -> list[Path]:
-        return [self.dirs.models, *(Path(folder) for folder in self.settings.model_folders)]
+        from ldm_studio.engine.library import user_model_folders
 
-    async def refresh_models(self) -> list[CatalogEntry]:
-        """Scan the model folders off the GUI thread, then fill the list."""
+        return [self.dirs.models, *user_model_folders()]
+
+    async def refresh_models(self) -> list:
+        """Scan the model folders off the GUI thread (names first, then families and hashes)."""
         entries = await asyncio.to_thread(discover, self.model_folders())
-        self.model_panel.set_entries(entries, self.model.path if self.model else self.settings.last_model)
-        return entries
+        current = self.model.path if self.model else self.settings.last_model
+        self.model_panel.set_entries(entries, current)
+        from ldm_studio.engine.library import ModelLibrary
+
+        library = await asyncio.to_thread(ModelLibrary.default)
+        detailed = await asyncio.to_thread(library.scan)
+        self.model_panel.set_entries(detailed, self.model.path if self.model else current)
+        return detailed
+
+    def add_model_folder(self, folder: str) -> None:
+        from ldm_studio.engine.errors import ModelLoadError
+        from ldm_studio.engine.library import add_model_folder
+
+        try:
+            add_model_folder(Path(folder))
+        except (ModelLoadError, OSError) as error:
+            self.show_banner(str(error))
+            return
+        self.statusBar().showMessage(f"Added {folder}; scanning it…", 6000)
+        asyncio.ensure_future(self.refresh_models())
+
+    def edit_model_settings(self) -> None:
+        if self.model is None:
+            return
+        dialog = ModelSettingsDialog(Path(self.model.path), self)
+        dialog.convertRequested.connect(self.convert_checkpoint)
+        if dialog.exec() == ModelSettingsDialog.DialogCode.Accepted:
+            try:
+                dialog.save()
+            except (OSError, ValueError) as error:
+                self.show_banner(f"Could not save the model settings: {error}")
+                return
+            self.load_model(self.model.path)
+
+    def convert_checkpoint(self, path: str) -> None:
+        self._start_task("convert", f"Converting {Path(path).name} to .safetensors…")
+        self.worker.convert_checkpoint(Path(path))
 
     def load_model(self, path: str) -> None:
         device, dtype = self.model_panel.placement_choice()
@@ -419,6 +460,11 @@ class MainWindow(QMainWindow):
     def _on_task_finished(self, kind: str, path: object) -> None:
         self._end_task()
         self.progress.setValue(1)
+        if kind == "convert":
+            self.progress.setFormat("Converted")
+            self.statusBar().showMessage(f"Wrote {path}; opening it", 10000)
+            self.load_model(str(path))
+            return
         what = "Latent walk" if kind == "walk" else "Timeline"
         self.progress.setFormat(f"{what} saved")
         self.statusBar().showMessage(f"{what} saved to {path}", 10000)

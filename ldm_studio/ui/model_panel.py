@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ldm_studio.app.backend import ModelSummary
+from ldm_studio.app.backend import ModelPreview, ModelSummary, human_size
 from ldm_studio.app.catalog import CatalogEntry
 
 DEVICES = [("Auto", "auto"), ("CUDA", "cuda"), ("Apple MPS", "mps"), ("CPU", "cpu")]
@@ -26,6 +26,8 @@ PRECISIONS = [("Auto", "auto"), ("fp16", "float16"), ("bf16", "bfloat16"), ("fp3
 class ModelPanel(QWidget):
     loadRequested = Signal(str)  # a path
     placementChanged = Signal()
+    settingsRequested = Signal()
+    addFolderRequested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -39,6 +41,15 @@ class ModelPanel(QWidget):
         self.open_file = QPushButton("Open file…")
         self.open_file.setToolTip("Open a .safetensors or .ckpt checkpoint")
         self.open_file.clicked.connect(self._browse_file)
+        self.settings_button = QPushButton("Settings…")
+        self.settings_button.setToolTip(
+            "This model's prediction type, separate VAE and memory savers; convert a .ckpt to .safetensors"
+        )
+        self.settings_button.clicked.connect(self.settingsRequested)
+        self.settings_button.setEnabled(False)
+        self.add_folder = QPushButton("Add folder…")
+        self.add_folder.setToolTip("Add a folder of models to the list (scanned in the background)")
+        self.add_folder.clicked.connect(self._browse_library_folder)
         self.device = QComboBox()
         self.precision = QComboBox()
         for box, choices in ((self.device, DEVICES), (self.precision, PRECISIONS)):
@@ -67,6 +78,10 @@ class ModelPanel(QWidget):
         buttons.addWidget(self.open_folder)
         buttons.addWidget(self.open_file)
         layout.addLayout(buttons)
+        more = QHBoxLayout()
+        more.addWidget(self.add_folder)
+        more.addWidget(self.settings_button)
+        layout.addLayout(more)
         placement = QHBoxLayout()
         placement.addWidget(QLabel("Device"))
         placement.addWidget(self.device, 1)
@@ -76,11 +91,15 @@ class ModelPanel(QWidget):
         layout.addWidget(self.busy)
         layout.addWidget(self.status)
 
-    def set_entries(self, entries: list[CatalogEntry], current: str = "") -> None:
+    def set_entries(self, entries: list[CatalogEntry] | list, current: str = "") -> None:
+        """Fill the list from catalog entries or the model library's entries (with family and hash)."""
         self.models.blockSignals(True)
         self.models.clear()
         for entry in entries:
-            self.models.addItem(entry.label, str(entry.path))
+            self.models.addItem(entry_label(entry), str(entry.path))
+            tip = entry_tooltip(entry)
+            if tip:
+                self.models.setItemData(self.models.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         index = self.models.findData(current)
         self.models.setCurrentIndex(index)
         self.models.blockSignals(False)
@@ -104,7 +123,13 @@ class ModelPanel(QWidget):
         self.status.setText(f"Loading {Path(path).name}…")
         self._set_controls_enabled(False)
 
+    def show_inspected(self, preview: ModelPreview) -> None:
+        self.status.setText(
+            f"Loading {Path(preview.path).name}…<br><span style='color:#9aa0aa'>{preview.text}</span>"
+        )
+
     def show_loaded(self, summary: ModelSummary) -> None:
+        self.settings_button.setEnabled(True)
         self.busy.hide()
         self._set_controls_enabled(True)
         self.select_path(summary.path)
@@ -134,9 +159,39 @@ class ModelPanel(QWidget):
         if folder:
             self.loadRequested.emit(folder)
 
+    def _browse_library_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of models")
+        if folder:
+            self.addFolderRequested.emit(folder)
+
     def _browse_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
             self, "Open a checkpoint", "", "Checkpoints (*.safetensors *.ckpt);;All files (*)"
         )
         if path:
             self.loadRequested.emit(path)
+
+
+FAMILY_SHORT = {"sd1": "SD 1.x", "sd2": "SD 2.x", "sdxl": "SDXL", "ldm-studio": "LDM Studio"}
+
+
+def entry_label(entry: object) -> str:
+    """'name · SD 1.x · 2.1 GB' for library entries; the catalog's own label otherwise."""
+    family = getattr(entry, "family", None)
+    if family is None:
+        return entry.label
+    parts = [entry.name, FAMILY_SHORT.get(family, family), human_size(entry.size)]
+    if getattr(entry, "bundled", False):
+        parts.append("bundled")
+    if not getattr(entry, "loadable", True):
+        parts.append("cannot load")
+    return " · ".join(parts)
+
+
+def entry_tooltip(entry: object) -> str:
+    lines = [str(entry.path)]
+    if getattr(entry, "short_hash", ""):
+        lines.append(f"hash {entry.short_hash}")
+    if getattr(entry, "reason", ""):
+        lines.append(entry.reason)
+    return "\n".join(lines)

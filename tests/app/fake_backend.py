@@ -32,6 +32,15 @@ class ScriptedBackend:
     branches: list = field(default_factory=list)
     exports: list = field(default_factory=list)
 
+    def inspect(self, path: Path):
+        from ldm_studio.app.backend import ModelPreview
+
+        if str(path) in self.failing_paths:
+            raise ModelLoadError(f"{Path(path).name} is not a model we can read")
+        return ModelPreview(
+            str(path), "Stable Diffusion 1.x", "safetensors", 2 << 30, 6 << 30, "epsilon", "default"
+        )
+
     def load(self, path: Path, device: str, dtype: str) -> ModelSummary:
         self.loads.append(str(path))
         if str(path) in self.failing_paths:

@@ -1,0 +1,116 @@
+"""Per-model settings: prediction type, a separate VAE, memory savers; convert a .ckpt to safetensors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ldm_studio.engine.checkpoints.settings import get_model_settings, set_model_settings
+
+PREDICTIONS = [
+    ("Detect automatically", None),
+    ("epsilon (noise)", "epsilon"),
+    ("v-prediction", "v_prediction"),
+]
+SAVERS = [
+    ("attention_slicing", "Attention slicing", "Compute attention in slices: less memory, a little slower"),
+    ("vae_tiling", "VAE tiling", "Decode large images tile by tile, so big sizes fit in memory"),
+    (
+        "cpu_offload",
+        "CPU offload (CUDA)",
+        "Keep weights in RAM and move each model to the GPU only while it runs",
+    ),
+]
+
+
+class ModelSettingsDialog(QDialog):
+    convertRequested = Signal(str)  # a .ckpt path to convert to .safetensors
+
+    def __init__(self, model_path: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model_path = Path(model_path)
+        saved = get_model_settings(self.model_path)
+        self.setWindowTitle(f"Model settings — {self.model_path.name}")
+        is_file = self.model_path.is_file()
+
+        self.prediction = QComboBox()
+        for label, value in PREDICTIONS:
+            self.prediction.addItem(label, value)
+        self.prediction.setCurrentIndex(max(0, self.prediction.findData(saved.get("prediction_type"))))
+        self.prediction.setToolTip(
+            "SD 2.x 768 models use v-prediction and 512 ones epsilon; the file cannot tell. "
+            "Your choice is remembered for this file."
+        )
+        self.vae = QLineEdit(str(saved.get("vae_path") or ""))
+        self.vae.setPlaceholderText("the checkpoint's own VAE")
+        choose_vae = QPushButton("Choose…")
+        choose_vae.clicked.connect(self._choose_vae)
+        clear_vae = QPushButton("Built-in")
+        clear_vae.clicked.connect(self.vae.clear)
+        vae_row = QHBoxLayout()
+        vae_row.addWidget(self.vae, 1)
+        vae_row.addWidget(choose_vae)
+        vae_row.addWidget(clear_vae)
+        self.savers = {}
+        for key, label, tip in SAVERS:
+            box = QCheckBox(label)
+            box.setToolTip(tip)
+            box.setChecked(bool(saved.get(key)))
+            self.savers[key] = box
+
+        form = QFormLayout()
+        if is_file:
+            form.addRow("Prediction type", self.prediction)
+            form.addRow("VAE", vae_row)
+        for box in self.savers.values():
+            form.addRow("" if box is not self.savers["attention_slicing"] else "Memory", box)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        if self.model_path.suffix.lower() == ".ckpt":
+            convert = QPushButton("Convert to .safetensors")
+            convert.setToolTip("Write a .safetensors copy beside it: faster to open, and it cannot hold code")
+            convert.clicked.connect(lambda: self.convertRequested.emit(str(self.model_path)))
+            convert.clicked.connect(self.reject)
+            layout.addWidget(convert)
+        note = QLabel("Changes apply when the model is loaded again (OK reloads it).")
+        note.setObjectName("hint")
+        layout.addWidget(note)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.resize(520, self.sizeHint().height())
+
+    def _choose_vae(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Choose a VAE",
+            str(self.model_path.parent),
+            "VAE (*.safetensors *.ckpt *.pt);;All files (*)",
+        )
+        if path:
+            self.vae.setText(path)
+
+    def save(self) -> dict:
+        values = {key: (True if box.isChecked() else None) for key, box in self.savers.items()}
+        if self.model_path.is_file():
+            values["prediction_type"] = self.prediction.currentData()
+            values["vae_path"] = self.vae.text().strip() or None
+        return set_model_settings(self.model_path, **values)
