@@ -494,6 +494,13 @@ class MainWindow(QMainWindow):
         create.addAction("Latent &walk…", self.start_walk)
         create.addAction("&Export timeline…", self.export_timeline)
         self.help_menu = menu.addMenu("&Help")
+        self.help_menu.addAction("&About LDM Studio", self.show_about)
+
+    def show_about(self) -> None:
+        from ldm_studio.ui.about_dialog import AboutDialog
+
+        device = f"{self.model.device} · {self.model.dtype}" if self.model else None
+        AboutDialog(self.dirs, device=device, parent=self).exec()
 
     def save_image_as(self, path: str | None = None) -> Path | None:
         """Save the image on screen (with its settings) anywhere: the way out of a full gallery disk."""

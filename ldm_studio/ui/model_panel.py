@@ -135,7 +135,8 @@ class ModelPanel(QWidget):
         self.select_path(summary.path)
         prediction = "v-prediction" if summary.prediction_type == "v_prediction" else summary.prediction_type
         self.status.setText(
-            f"<b>{summary.name}</b><br>{summary.family} · {summary.native_size} px native · {prediction}"
+            f"<b>{summary.name}</b><br>{FAMILY_SHORT.get(summary.family, summary.family)} · "
+            f"{summary.native_size} px native · {prediction}"
             f"<br>Running on <b>{summary.device}</b> in <b>{summary.dtype}</b>"
         )
         self.status.setToolTip(summary.path)
