@@ -33,14 +33,18 @@ def tiny_clip_tokenizer(folder: Path):
     return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=16)
 
 
-def build_tiny_sd(folder: Path, *, prediction_type: str = "epsilon", seed: int = 0) -> Path:
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
+def build_tiny_sd(
+    folder: Path, *, prediction_type: str = "epsilon", seed: int = 0, inpainting: bool = False
+) -> Path:
+    """``inpainting``: a 9-channel UNet (latent + mask + masked image), as SD inpainting checkpoints."""
+    import diffusers
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
         sample_size=8,
-        in_channels=4,
+        in_channels=9 if inpainting else 4,
         out_channels=4,
         block_out_channels=(16, 32),
         layers_per_block=1,
@@ -83,7 +87,10 @@ def build_tiny_sd(folder: Path, *, prediction_type: str = "epsilon", seed: int =
         timestep_spacing="leading",
         steps_offset=1,
     )
-    pipe = StableDiffusionPipeline(
+    pipeline_class = (
+        diffusers.StableDiffusionInpaintPipeline if inpainting else diffusers.StableDiffusionPipeline
+    )
+    pipe = pipeline_class(
         vae=vae,
         text_encoder=text_encoder,
         tokenizer=tokenizer,

@@ -104,3 +104,21 @@ def test_inpainting_never_changes_pixels_outside_the_mask(tiny_model, source_png
 def test_a_missing_source_image_is_a_clear_failure(tiny_model, tmp_path):
     result = generate(tiny_model, GenerationRequest("x", seed=1, init_image=str(tmp_path / "nope.png")))
     assert "does not exist" in result.message
+
+
+def test_a_nine_channel_inpainting_model_repaints_only_the_mask(tmp_path, source_png):
+    from ldm_studio.engine.loader import load_model
+    from tests.tiny_models import build_tiny_sd
+
+    model = load_model(build_tiny_sd(tmp_path / "tiny-inpaint", inpainting=True), device="cpu")
+    assert model.pipe.unet.config.in_channels == 9
+    path, array = source_png
+    mask = np.zeros((16, 16), dtype=np.uint8)
+    mask[2:10, 6:14] = 255
+    mask_path = tmp_path / "mask.png"
+    Image.fromarray(mask).save(mask_path)
+    request = GenerationRequest("x", seed=2, steps=4, init_image=str(path), strength=1.0, mask=str(mask_path))
+    result = pixels(generate(model, request))[0]
+    outside = mask == 0
+    assert np.abs(result[outside] - array[outside]).max() <= 1
+    assert np.abs(result[~outside] - array[~outside]).mean() > 5

@@ -71,3 +71,13 @@ def test_export_refuses_unknown_formats_and_empty_timelines(tmp_path):
         export_animation([frame], tmp_path / "x.avi")
     with pytest.raises(GenerationError, match="no frames"):
         export_animation([], tmp_path / "x.gif")
+
+
+def test_mp4_export_holds_the_last_frame(tmp_path):
+    import imageio_ffmpeg
+
+    frames = [Image.new("RGB", (32, 32), (40 * i, 0, 0)) for i in range(5)]
+    path = export_animation(frames, tmp_path / "timeline.mp4", fps=10, hold_last=1.0)
+    frame_count, seconds = imageio_ffmpeg.count_frames_and_secs(str(path))
+    assert frame_count == 5 + 10  # one second held at 10 frames/s
+    assert seconds == pytest.approx(1.5, abs=0.15)
