@@ -35,7 +35,7 @@ def test_a_single_file_checkpoint_is_described_then_loads_and_generates(qtbot, r
     with qtbot.waitSignal(real_window.worker.modelLoaded, timeout=120000):
         real_window.load_model(str(path))
     assert "Stable Diffusion 1.x" in described[0] and "needs about" in described[0]
-    assert "sd1" in real_window.model_panel.status.text()
+    assert "SD 1.x" in real_window.model_panel.status.text()
     assert real_window.model_panel.settings_button.isEnabled()
     with qtbot.waitSignal(real_window.worker.jobFinished, timeout=120000) as done:
         real_window.worker.generate(
