@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from ldm_studio.engine.request import MAX_SEED, GenerationRequest
 from ldm_studio.engine.samplers import DEFAULT_SAMPLER, sampler_names
+from ldm_studio.ui.flow_layout import FlowLayout
 from ldm_studio.ui.prompt_edit import PromptEdit
 from ldm_studio.ui.source_panel import SourcePanel, SourceSettings
 
@@ -50,12 +51,12 @@ class PromptPanel(QWidget):
         self.negative.setClearButtonEnabled(True)
         self.source_panel = SourcePanel()
 
-        self.examples_row = QHBoxLayout()
-        self.examples_row.setSpacing(4)
+        self.examples_box = QWidget()
+        self.examples_row = FlowLayout(self.examples_box)  # wraps, so many examples never widen the panel
         self.examples_label = QLabel("Try:")
         self.examples_label.setObjectName("hint")
         self.examples_row.addWidget(self.examples_label)
-        self.examples_row.addStretch(1)
+        self.examples_box.hide()
         self._example_buttons: list[QToolButton] = []
 
         self.seed = QLineEdit()
@@ -132,7 +133,7 @@ class PromptPanel(QWidget):
         layout.setSpacing(8)
         layout.addWidget(_heading("Prompt"))
         layout.addWidget(self.prompt)
-        layout.addLayout(self.examples_row)
+        layout.addWidget(self.examples_box)
         layout.addWidget(self.negative)
         layout.addWidget(self.source_panel)
 
@@ -193,9 +194,9 @@ class PromptPanel(QWidget):
             button.setObjectName("chip")
             button.setToolTip(f"Use the prompt “{text}”")
             button.clicked.connect(lambda _=False, phrase=text: self.prompt.set_text(phrase))
-            self.examples_row.insertWidget(self.examples_row.count() - 1, button)
+            self.examples_row.addWidget(button)
             self._example_buttons.append(button)
-        self.examples_label.setVisible(bool(self._example_buttons))
+        self.examples_box.setVisible(bool(self._example_buttons))
 
     def set_completions(self, phrases: list[str] | tuple[str, ...]) -> None:
         self.prompt.set_completions(phrases)
