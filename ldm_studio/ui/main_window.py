@@ -38,7 +38,7 @@ from ldm_studio.ui.model_settings_dialog import ModelSettingsDialog
 from ldm_studio.ui.preview_view import PreviewView
 from ldm_studio.ui.prompt_panel import PromptPanel
 from ldm_studio.ui.results_strip import ResultsStrip
-from ldm_studio.ui.timeline_bar import VIEW_BOTH, VIEW_NOISY, TimelineBar, TimelineFrame
+from ldm_studio.ui.timeline_bar import VIEW_BOTH, VIEW_NOISY, TimelineBar
 
 log = logging.getLogger(__name__)
 
@@ -299,38 +299,33 @@ class MainWindow(QMainWindow):
         if self.model is None:
             self.show_banner("Load a model first: pick one on the left or open a folder or checkpoint.")
             return
+        request = self._submit()
+        if request is not None:
+            self.prompt_panel.remember_seed(request.seed)
+
+    def branch_from(self, step: int) -> None:
+        """Continue the last generation from ``step`` with the panel's prompt, CFG, sampler and steps."""
+        if self.last_result is not None and self.model is not None and self._submit(branch_from=step):
+            self.pending_branch = step
+
+    def _submit(self, branch_from: int | None = None) -> GenerationRequest | None:
+        """Queue the panel's request on the worker; None (and a message) when the panel is not ready."""
         try:
             request = self.prompt_panel.request().replace(model=self.model.path)
         except ValueError as error:
             self.show_banner(str(error))
-            return
+            return None
         mode, every = self.prompt_panel.preview_settings()
         self.hide_banner()
         self.running += 1
         self.prompt_panel.set_running(True)
-        self.prompt_panel.remember_seed(request.seed)
-        self.worker.generate(request, PreviewSettings(mode, every))
+        self.worker.generate(request, PreviewSettings(mode, every), branch_from=branch_from)
+        return request
 
     def cancel(self) -> None:
         if self.running or self.task_running:
             self.progress.setFormat("Cancelling…")
             self.worker.cancel()
-
-    def branch_from(self, step: int) -> None:
-        """Continue the last generation from ``step`` with the panel's prompt, CFG, sampler and steps."""
-        if self.last_result is None or self.model is None:
-            return
-        try:
-            request = self.prompt_panel.request().replace(model=self.model.path)
-        except ValueError as error:
-            self.show_banner(str(error))
-            return
-        mode, every = self.prompt_panel.preview_settings()
-        self.hide_banner()
-        self.running += 1
-        self.pending_branch = step
-        self.prompt_panel.set_running(True)
-        self.worker.generate(request, PreviewSettings(mode, every), branch_from=step)
 
     def _on_started(self, request: GenerationRequest) -> None:
         if self.pending_branch is not None:
@@ -348,18 +343,9 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, update.total)
         self.progress.setValue(update.index)
         self.progress.setFormat(progress_text(update))
-        frame = TimelineFrame(
-            update.index,
-            update.total,
-            update.elapsed,
-            update.timestep,
-            update.sigma,
-            update.image,
-            update.noisy,
-        )
-        self.timeline.add(frame)
-        if self.timeline.current() is frame:
-            self._show_frame(frame)
+        self.timeline.add(update)
+        if self.timeline.current() is update:
+            self._show_frame(update)
 
     def _on_finished(self, update: FinishedUpdate) -> None:
         self.last_result = update
@@ -386,7 +372,7 @@ class MainWindow(QMainWindow):
         self.running = max(0, self.running - 1)
         self.prompt_panel.set_running(self.running > 0)
 
-    def _show_frame(self, frame: TimelineFrame | None) -> None:
+    def _show_frame(self, frame: StepUpdate | None) -> None:
         if frame is None:
             return
         view = self.timeline.view_mode()

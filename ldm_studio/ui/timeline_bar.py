@@ -2,40 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
+
+from ldm_studio.app.worker import StepUpdate  # one kept frame of the timeline is one step update
 
 VIEW_X0, VIEW_NOISY, VIEW_BOTH = "x0", "noisy", "both"
 
 
-@dataclass(frozen=True)
-class TimelineFrame:
-    index: int
-    total: int
-    elapsed: float
-    timestep: float
-    sigma: float | None
-    image: QImage | None
-    noisy: QImage | None
-
-
-def describe(frame: TimelineFrame) -> str:
+def describe(frame: StepUpdate) -> str:
     noise = f"σ {frame.sigma:.3g}" if frame.sigma is not None else f"t {frame.timestep:.0f}"
     return f"Step {frame.index}/{frame.total} · {noise} · {frame.elapsed:.2f} s"
 
 
 class TimelineBar(QWidget):
-    frameChosen = Signal(object)  # TimelineFrame
+    frameChosen = Signal(object)  # StepUpdate
     viewChanged = Signal()
     branchRequested = Signal(int)  # the real step to continue from
     exportRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.frames: list[TimelineFrame] = []
+        self.frames: list[StepUpdate] = []
         self.finished = False
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(1, 1)
@@ -90,7 +78,7 @@ class TimelineBar(QWidget):
         self.finished = False
         self._sync_enabled()
 
-    def add(self, frame: TimelineFrame) -> None:
+    def add(self, frame: StepUpdate) -> None:
         following = self.slider.value() == len(self.frames) or not self.frames
         self.frames = [f for f in self.frames if f.index < frame.index] + [frame]
         self.slider.blockSignals(True)
@@ -104,7 +92,7 @@ class TimelineBar(QWidget):
         self.finished = True
         self._sync_enabled()
 
-    def current(self) -> TimelineFrame | None:
+    def current(self) -> StepUpdate | None:
         index = self.slider.value() - 1
         return self.frames[index] if 0 <= index < len(self.frames) else None
 
