@@ -56,6 +56,7 @@ class _GenerateJob:
     preview: Any
     stop: threading.Event
     branch_from: int | None = None
+    epoch: int = 0  # the cancel count when it was queued: a later cancel covers it
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class _TaskJob:
     kind: str  # "export" | "walk"
     run: Callable[[Any, Callable, Callable[[], bool]], Any]  # (backend, progress, should_stop) -> result
     stop: threading.Event
+    epoch: int = 0
 
 
 _SHUTDOWN = object()
@@ -109,6 +111,7 @@ class EngineWorker(QObject):
         self._save_results = save_results
         self._jobs: queue.Queue = queue.Queue()
         self._current_stop: threading.Event | None = None
+        self._cancels = 0  # how many times cancel was pressed; jobs queued before a cancel are stopped
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="engine-worker", daemon=True)
         self._started = False
@@ -127,7 +130,8 @@ class EngineWorker(QObject):
     def generate(self, request: Any, preview: Any, branch_from: int | None = None) -> None:
         """Queue a generation; with ``branch_from``, continue the last result from that step."""
         self.start()
-        self._jobs.put(_GenerateJob(request, preview, threading.Event(), branch_from))
+        with self._lock:
+            self._jobs.put(_GenerateJob(request, preview, threading.Event(), branch_from, self._cancels))
 
     def export_timeline(self, path: Path, *, full: bool, fps: float, hold: float) -> None:
         def run(backend, progress, should_stop):
@@ -160,14 +164,16 @@ class EngineWorker(QObject):
 
     def _put_task(self, kind: str, run: Callable) -> None:
         self.start()
-        self._jobs.put(_TaskJob(kind, run, threading.Event()))
+        with self._lock:
+            self._jobs.put(_TaskJob(kind, run, threading.Event(), self._cancels))
 
     def cancel(self) -> None:
         """Stop the running generation within one step and drop queued ones."""
-        self._drop_pending_generations()
         with self._lock:
+            self._cancels += 1
             if self._current_stop is not None:
                 self._current_stop.set()
+        self._drop_pending_generations()
 
     def shutdown(self, timeout: float = 5.0) -> bool:
         """Cancel everything and stop the thread; True when it ended within ``timeout`` seconds."""
@@ -204,6 +210,12 @@ class EngineWorker(QObject):
         backend = None
         while True:
             job = self._jobs.get()
+            if isinstance(job, _GenerateJob | _TaskJob):
+                # A cancel pressed between taking the job and starting it must still reach it.
+                with self._lock:
+                    self._current_stop = job.stop
+                    if job.epoch < self._cancels:
+                        job.stop.set()
             if job is _SHUTDOWN:
                 break
             try:
