@@ -306,7 +306,10 @@ class EngineWorker(QObject):
             return list(self._save_results(result)), ""
         except OSError as error:
             log.error("could not save images: %s", error, exc_info=True)
-            return [], f"The images could not be saved ({error}). They are kept in this session."
+            return [], (
+                f"The images could not be saved ({error}). They are kept in this session: "
+                "use File → Save image as… to save them elsewhere."
+            )
 
     def _forward(self, event: Any) -> None:
         kind = type(event).__name__

@@ -31,6 +31,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     export = stages.add_parser("export", help="write a diffusers model folder from an ldm run")
     export.add_argument("--run", dest="run_dir", type=Path, required=True, help="run folder of `train ldm`")
     export.add_argument("--out", type=Path, required=True, help="model folder to write")
+    export.add_argument(
+        "--card-only",
+        action="store_true",
+        help="only rewrite the folder's README.md from the run's records (e.g. after bench/quality_emoji.py)",
+    )
     export.set_defaults(run=run_export)
 
 
@@ -61,10 +66,13 @@ def run_ldm(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from ldm_studio.training.export import export_run
+    from ldm_studio.training.export import export_run, refresh_model_card
 
     try:
-        export_run(args.run_dir, args.out)
+        if args.card_only:
+            refresh_model_card(args.run_dir, args.out)
+        else:
+            export_run(args.run_dir, args.out)
     except (FileNotFoundError, ValueError) as error:
         raise CliError(str(error)) from error
     print(f"wrote {args.out}")

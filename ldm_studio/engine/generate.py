@@ -541,12 +541,14 @@ def generate(
     except CancelledError as stop:
         result = Cancelled(request, int(stop.args[0]) if stop.args else 0)
     except GenerationError as error:
-        result = Failed(str(error))
-    except torch.OutOfMemoryError as error:
-        result = Failed(f"Out of memory at {request.width}x{request.height}. {OOM_HINT}", repr(error))
+        result = Failed(str(error), traceback.format_exc())
+    except torch.OutOfMemoryError:
+        message = f"Out of memory at {request.width}x{request.height}. {OOM_HINT}"
+        result = Failed(message, traceback.format_exc())
     except RuntimeError as error:
         if "out of memory" in str(error).lower() or "can't allocate memory" in str(error).lower():
-            result = Failed(f"Out of memory at {request.width}x{request.height}. {OOM_HINT}", repr(error))
+            message = f"Out of memory at {request.width}x{request.height}. {OOM_HINT}"
+            result = Failed(message, traceback.format_exc())
         else:
             log.exception("generation failed")
             result = Failed(f"Generation failed: {str(error).splitlines()[0][:200]}", traceback.format_exc())

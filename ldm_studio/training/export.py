@@ -192,3 +192,11 @@ def write_sample_grid(pipe, prompts: list[str], path: Path, config: LdmConfig) -
     grid = image_grid(tiles, columns=len(SAMPLE_SEEDS) * 2, scale=2)
     grid.save(path)
     Image.open(path).verify()
+
+
+def refresh_model_card(run_dir: Path, out_dir: Path) -> None:
+    """Rewrite ``out_dir/README.md`` from the run's records, leaving the weights as they are."""
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    if not (out_dir / "model_index.json").is_file():
+        raise FileNotFoundError(f"{out_dir} is no exported model folder")
+    write_model_card(out_dir, run_dir, load_config(LdmConfig, run_dir / "ldm_config.toml"))

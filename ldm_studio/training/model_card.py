@@ -9,8 +9,10 @@ from ldm_studio.training.config import LdmConfig
 from ldm_studio.training.run_log import read_loss_log
 
 
-def _last_row(csv_path: Path) -> dict[str, str]:
+def _last_row(csv_path: Path, up_to_step: int | None = None) -> dict[str, str]:
     rows = read_loss_log(csv_path) if csv_path.is_file() else []
+    if up_to_step is not None:
+        rows = [row for row in rows if int(row["step"]) <= up_to_step]
     return rows[-1] if rows else {}
 
 
@@ -24,7 +26,8 @@ def _minutes(row: dict[str, str]) -> float:
 
 def write_model_card(folder: Path, run_dir: Path, config: LdmConfig) -> None:
     vae_row = _last_row(run_dir.parent / "vae" / "loss.csv")
-    ldm_row = _last_row(run_dir / "loss.csv")
+    model_step = _json(folder / "training.json").get("denoiser_steps")  # the exported weights' step
+    ldm_row = _last_row(run_dir / "loss.csv", model_step)
     vae_metrics = _json(run_dir / "vae_metrics.json")
     quality = _json(run_dir / "quality.json")
     notes = (run_dir / "NOTES.md").read_text(encoding="utf-8") if (run_dir / "NOTES.md").is_file() else ""

@@ -70,6 +70,15 @@ def test_ldm_trains_resumes_and_exports_a_loadable_model(
     assert "_use_default_values" not in scheduler
     assert json.loads((model / "training.json").read_text()) == {"denoiser_steps": 12}
     assert "denoiser 12 of 12 steps" in (model / "README.md").read_text()
+    (tmp_path / "split" / "quality.json").write_text(
+        json.dumps({"fidelity_top5": 0.625, "denoiser_steps": 12})
+    )
+    from ldm_studio.cli import main
+
+    assert (
+        main(["train", "export", "--run", str(tmp_path / "split"), "--out", str(model), "--card-only"]) == 0
+    )
+    assert "62.5%" in (model / "README.md").read_text()
     preview = json.loads((model / "preview.json").read_text())
     assert np.asarray(preview["latent_rgb_weights"]).shape == (4, 3)
 
