@@ -89,4 +89,5 @@ def test_models_lists_the_library(tmp_path, capsys):
 
     assert main(["models", "--json", "--no-hash", "--remove", str(extra)]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert [entry["name"] for entry in listed] == ["first"]
+    assert [entry["name"] for entry in listed if not entry["bundled"]] == ["first"]
+    assert all(entry["loadable"] for entry in listed if entry["bundled"])  # the shipped model, if any
