@@ -11,7 +11,11 @@ import torch
 def _tokenizer(folder: Path):
     from transformers import CLIPTokenizer
 
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
     characters = [chr(code) for code in printable] + [chr(256 + n) for n in range(256 - len(printable))]
     vocab = {}
     for token in characters + [c + "</w>" for c in characters] + ["<|startoftext|>", "<|endoftext|>"]:

@@ -1,6 +1,6 @@
 """What each live-preview mode costs per denoising step, against previews off, in one run.
 
-    python3 bench/preview_cost.py [--model PATH] [--steps 20] [--repeats 3]
+python3 bench/preview_cost.py [--model PATH] [--steps 20] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -50,12 +50,15 @@ def main() -> None:
                 generate(model, request, preview=settings)
                 timings[name].append(time.perf_counter() - started)
     size = f"{model.native_size}x{model.native_size}"
-    print(f"model: {model.name} ({size}), sampler {args.sampler}, {args.steps} steps, CFG, {args.repeats} runs")
+    print(
+        f"model: {model.name} ({size}), sampler {args.sampler}, {args.steps} steps, CFG, {args.repeats} runs"
+    )
     baseline = statistics.median(timings["off"]) / args.steps
     print(f"{'preview mode':<22} {'ms/step':>9} {'extra ms/step':>14} {'ratio':>7}")
     for name, values in timings.items():
         per_step = statistics.median(values) / args.steps
-        print(f"{name:<22} {per_step * 1000:9.2f} {(per_step - baseline) * 1000:14.2f} {per_step / baseline:7.3f}")
+        extra_ms = (per_step - baseline) * 1000
+        print(f"{name:<22} {per_step * 1000:9.2f} {extra_ms:14.2f} {per_step / baseline:7.3f}")
 
 
 if __name__ == "__main__":

@@ -552,9 +552,12 @@ def generate(
         else:
             log.exception("generation failed")
             result = Failed(f"Generation failed: {str(error).splitlines()[0][:200]}", traceback.format_exc())
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
+    if isinstance(result, Failed):
+        # free what the failed step held (an out-of-memory above all); a full collection holds
+        # the GIL for a few hundred ms, so a plain cancel does without it
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
     on_event(result)
     return result
 

@@ -499,20 +499,12 @@ class MainWindow(QMainWindow):
             path, _ = QFileDialog.getSaveFileName(self, "Save image as", suggested, "PNG images (*.png)")
             if not path:
                 return None
-        from ldm_studio.gallery.metadata import encode_png, image_request
+        from ldm_studio.app.saving import save_image_as
 
-        result = self.last_result.result
-        data = encode_png(
-            result.images[index],
-            image_request(result.request, index),
-            model_name=result.metadata.get("model_name", ""),
-            model_hash=result.metadata.get("model_hash", ""),
-        )
-        target = Path(path)
         try:
-            target.write_bytes(data)
+            target = save_image_as(self.last_result.result, index, path)
         except OSError as error:
-            self.show_banner(f"Could not save {target.name}: {error.strerror or error}. Try another folder.")
+            self.show_banner(f"{error} Try another folder.")
             return None
         self.statusBar().showMessage(f"Saved {target}", 8000)
         return target
