@@ -67,6 +67,26 @@ def _format_box() -> QComboBox:
     return box
 
 
+def _fps_box(value: float) -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setRange(1, 60)
+    box.setValue(value)
+    box.setSuffix(" frames/s")
+    return box
+
+
+def _finish(dialog: QDialog, form: QFormLayout, accept: QDialogButtonBox.StandardButton, text: str) -> None:
+    """The form above an accept/Cancel row; both animation dialogs end the same way."""
+    buttons = QDialogButtonBox(accept | QDialogButtonBox.StandardButton.Cancel)
+    buttons.button(accept).setText(text)
+    buttons.accepted.connect(dialog.accept)
+    buttons.rejected.connect(dialog.reject)
+    layout = QVBoxLayout(dialog)
+    layout.addLayout(form)
+    layout.addWidget(buttons)
+    dialog.resize(560, dialog.sizeHint().height())
+
+
 @dataclass(frozen=True)
 class ExportChoice:
     path: Path
@@ -85,10 +105,7 @@ class TimelineExportDialog(QDialog):
         self.frames = QComboBox()
         self.frames.addItem("Fast preview of each step (instant)", False)
         self.frames.addItem("Full VAE decode of each step (slower)", True)
-        self.fps = QDoubleSpinBox()
-        self.fps.setRange(1, 60)
-        self.fps.setValue(8)
-        self.fps.setSuffix(" frames/s")
+        self.fps = _fps_box(8)
         self.hold = QDoubleSpinBox()
         self.hold.setRange(0, 10)
         self.hold.setValue(1.0)
@@ -99,15 +116,7 @@ class TimelineExportDialog(QDialog):
         form.addRow("Speed", self.fps)
         form.addRow("Hold", self.hold)
         form.addRow("File", self.file)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(buttons)
-        self.resize(560, self.sizeHint().height())
+        _finish(self, form, QDialogButtonBox.StandardButton.Save, "Save")
 
     def choice(self) -> ExportChoice:
         return ExportChoice(
@@ -142,10 +151,7 @@ class WalkDialog(QDialog):
         self.frames = QSpinBox()
         self.frames.setRange(2, 600)
         self.frames.setValue(24)
-        self.fps = QDoubleSpinBox()
-        self.fps.setRange(1, 60)
-        self.fps.setValue(12)
-        self.fps.setSuffix(" frames/s")
+        self.fps = _fps_box(12)
         self.format = _format_box()
         self.file = _FileRow(default_path.with_suffix(".webp"))
         self.format.currentIndexChanged.connect(lambda _i: self.file.set_suffix(self.format.currentData()))
@@ -157,16 +163,7 @@ class WalkDialog(QDialog):
         form.addRow("Speed", self.fps)
         form.addRow("Format", self.format)
         form.addRow("File", self.file)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Start walk")
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(buttons)
-        self.resize(560, self.sizeHint().height())
+        _finish(self, form, QDialogButtonBox.StandardButton.Ok, "Start walk")
 
     def choice(self) -> WalkChoice:
         return WalkChoice(
