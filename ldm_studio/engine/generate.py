@@ -10,6 +10,7 @@ blended back after each step.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import gc
 import logging
@@ -30,6 +31,7 @@ from ldm_studio.engine.errors import CancelledError, GenerationError
 from ldm_studio.engine.events import Cancelled, Event, Failed, Finished, Started, Step
 from ldm_studio.engine.images import file_sha256, fit, mask_tensor, open_image, to_tensor
 from ldm_studio.engine.loader import LoadedModel
+from ldm_studio.engine.precision import autocast_context
 from ldm_studio.engine.preview import (
     PreviewMode,
     PreviewSettings,
@@ -230,12 +232,14 @@ def decode(model: LoadedModel, latents: torch.Tensor) -> torch.Tensor:
     raw = latents / scaling + shift
     vae_dtype = next(vae.parameters()).dtype
     images = vae.decode(raw.to(vae_dtype), return_dict=False)[0]
-    if torch.isfinite(images).all() or vae_dtype == torch.float32:
+    autocast = torch.is_autocast_enabled(raw.device.type)
+    if torch.isfinite(images).all() or (vae_dtype == torch.float32 and not autocast):
         return images
-    log.warning("VAE decode gave non-finite pixels in %s; retrying in float32", vae_dtype)
+    log.warning("VAE decode gave non-finite pixels in %s; retrying in float32", images.dtype)
     vae.to(torch.float32)
     try:
-        return vae.decode(raw.float(), return_dict=False)[0]
+        with torch.autocast(raw.device.type, enabled=False):
+            return vae.decode(raw.float(), return_dict=False)[0]
     finally:
         vae.to(vae_dtype)
 
@@ -397,7 +401,8 @@ def denoise(
     order = getattr(scheduler, "order", 1)
 
     if conditioning is None:
-        conditioning = encode_text(model, request.prompt, request.negative_prompt, guided)
+        with torch.autocast(device.type, enabled=False):  # once per prompt: keep the text in full precision
+            conditioning = encode_text(model, request.prompt, request.negative_prompt, guided)
     embeds, added = expand(conditioning, request.batch_size, guided, size, model)
     if trajectory is not None:
         trajectory.conditioning = conditioning
@@ -429,7 +434,7 @@ def denoise(
             model_input = torch.cat([model_input, extra.to(model_input.dtype)], dim=1)
         prediction = pipe.unet(
             model_input, t, encoder_hidden_states=embeds, added_cond_kwargs=added, return_dict=False
-        )[0]
+        )[0].to(latents.dtype)  # bf16 under autocast: guidance and the sampler work in the latents' dtype
         if guided:
             unconditional, conditional = prediction.chunk(2)
             prediction = unconditional + request.guidance * (conditional - unconditional)
@@ -469,6 +474,39 @@ def denoise(
     return latents
 
 
+def network_blocks(model: LoadedModel) -> list[torch.nn.Module]:
+    """The UNet's and the VAE decoder's top-level blocks: cancel points a fraction of a step apart."""
+    blocks: list[torch.nn.Module] = []
+    for network in (model.pipe.unet, model.pipe.vae.decoder):
+        for name in ("down_blocks", "mid_block", "up_blocks"):
+            part = getattr(network, name, None)
+            if isinstance(part, torch.nn.ModuleList):
+                blocks.extend(part)
+            elif isinstance(part, torch.nn.Module):
+                blocks.append(part)
+    return blocks
+
+
+@contextlib.contextmanager
+def cancellable(blocks: list[torch.nn.Module], should_stop: StopCheck, steps_done: Callable[[], int]):
+    """Check for a cancel before every block too, not only between steps.
+
+    One SD 1.5 step or VAE decode on a CPU takes 4-20 s: longer than the window waits for the
+    worker when it closes, and far too long for Cancel to feel like it works.
+    """
+
+    def check(_block: torch.nn.Module, _inputs: Any) -> None:
+        if should_stop():
+            raise CancelledError(steps_done())
+
+    handles = [block.register_forward_pre_hook(check) for block in blocks]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def composite(images: torch.Tensor, source: SourceImage | None) -> torch.Tensor:
     """Keep the source's own pixels outside the (feathered) mask: no VAE round-trip drift there."""
     if source is None or source.pixel_mask is None:
@@ -503,6 +541,17 @@ def generate(
     trajectory = Trajectory() if keep_trajectory or branch is not None else None
     if trajectory is not None and branch is not None:
         trajectory.steps = list(branch.trajectory.steps[: branch.from_step])
+    reported = [0]
+
+    def relay(event: Event) -> None:
+        if isinstance(event, Step):
+            reported[0] = event.index
+        on_event(event)
+
+    regions = contextlib.ExitStack()
+    regions.enter_context(cancellable(network_blocks(model), should_stop, lambda: reported[0]))
+    # One autocast region for the whole generation: its bf16 copies of the weights are made once.
+    regions.enter_context(autocast_context(model.placement.device, model.dtype_choice))
     try:
         source = prepare_source(model, request) if branch is None else None
         if source is not None and int(request.steps * request.strength) == 0:
@@ -512,7 +561,7 @@ def generate(
         latents = denoise(
             model,
             request,
-            on_event,
+            relay,
             should_stop,
             preview,
             started_at,
@@ -552,6 +601,8 @@ def generate(
         else:
             log.exception("generation failed")
             result = Failed(f"Generation failed: {str(error).splitlines()[0][:200]}", traceback.format_exc())
+    finally:
+        regions.close()
     if isinstance(result, Failed):
         # free what the failed step held (an out-of-memory above all); a full collection holds
         # the GIL for a few hundred ms, so a plain cancel does without it

@@ -14,6 +14,7 @@ import torch
 
 from ldm_studio.engine.device import Placement, placement
 from ldm_studio.engine.errors import ModelLoadError
+from ldm_studio.engine.precision import channels_last_vae, wants_bf16_autocast
 from ldm_studio.engine.preview import LatentProjection, fit_latent_projection
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class LoadedModel:
     model_hash: str = ""
     projection: LatentProjection | None = None
     base_scheduler_config: dict[str, Any] = field(default_factory=dict)
+    dtype_choice: str = "auto"  # the user's choice: "auto" may add bf16 autocast (engine.precision)
     # caches that make the second click cheap; see engine.generate
     schedulers: dict[str, Any] = field(default_factory=dict)
     embeddings: dict[tuple, Any] = field(default_factory=dict)
@@ -248,6 +250,8 @@ def load_model(
             )
         pipe = _place(pipe, where, memory_savers(path))
         pipe.set_progress_bar_config(disable=True)
+        if wants_bf16_autocast(where.device, dtype):
+            channels_last_vae(pipe.vae)  # bf16 decodes ~2.6x faster so (bench/big_model.py)
     except ModelLoadError:
         raise
     except torch.OutOfMemoryError as error:
@@ -264,6 +268,7 @@ def load_model(
         model_hash=_short_hash(path),
         projection=projection,
         base_scheduler_config=dict(pipe.scheduler.config),
+        dtype_choice=dtype,
     )
 
 
