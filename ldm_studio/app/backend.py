@@ -86,6 +86,16 @@ class Backend(Protocol):
     def unload(self) -> None: ...
 
 
+def _precision_label(model: Any) -> str:
+    """The weights' dtype, and whether the engine computes in bf16 on top of it (engine.precision)."""
+    from ldm_studio.engine.precision import wants_bf16_autocast
+
+    label = str(model.placement.dtype).removeprefix("torch.")
+    if wants_bf16_autocast(model.placement.device, model.dtype_choice) and label == "float32":
+        label += " + bf16 autocast"
+    return label
+
+
 def _read_lines(path: Path) -> tuple[str, ...]:
     if not path.is_file():
         return ()
@@ -144,7 +154,7 @@ class TorchBackend:
             path=str(model.path),
             family=model.family,
             device=model.placement.device.type.upper(),
-            dtype=str(model.placement.dtype).removeprefix("torch."),
+            dtype=_precision_label(model),
             native_size=model.native_size,
             prediction_type=model.prediction_type,
             model_hash=model.model_hash,
