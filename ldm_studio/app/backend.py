@@ -6,11 +6,14 @@ thread, so the window paints before torch has loaded.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,8 @@ class Backend(Protocol):
 
     def load(self, path: Path, device: str, dtype: str) -> ModelSummary: ...
 
+    def current(self) -> ModelSummary | None: ...
+
     def generate(
         self,
         request: Any,
@@ -96,6 +101,10 @@ def _precision_label(model: Any) -> str:
     return label
 
 
+def _same_path(a: str | Path, b: str | Path) -> bool:
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
 def _read_lines(path: Path) -> tuple[str, ...]:
     if not path.is_file():
         return ()
@@ -111,6 +120,8 @@ class TorchBackend:
         self._last: Any = None  # the last Finished with its trajectory: what branch and export use
         self._cache_dir = cache_dir
         self._threads_set = False
+        self._summary: ModelSummary | None = None
+        self._loaded_with: tuple[Path, str, str] | None = None  # to bring it back if a switch fails
 
     def _set_threads(self) -> None:
         # torch's thread count is per thread: leave the GUI thread a core where there is more than one.
@@ -142,14 +153,40 @@ class TorchBackend:
         )
 
     def load(self, path: Path, device: str, dtype: str) -> ModelSummary:
+        """Load ``path`` in place of the current model; if that fails, the previous one comes back."""
         self._set_threads()
         from ldm_studio.engine.loader import load_model
 
-        self.unload()
-        model = load_model(path, device=device, dtype=dtype, cache_dir=self._cache_dir)
-        self._model = model
+        previous = self._loaded_with
+        self.unload()  # first: two big models at once may not fit
+        try:
+            model = load_model(path, device=device, dtype=dtype, cache_dir=self._cache_dir)
+        except Exception:
+            if previous is not None:
+                self._restore(*previous)
+            raise
+        self._adopt(model, (Path(path), device, dtype))
+        return self._summary
+
+    def current(self) -> ModelSummary | None:
+        """The model loaded now, if any (after a failed switch: the one that was brought back)."""
+        return self._summary
+
+    def _restore(self, path: Path, device: str, dtype: str) -> None:
+        from ldm_studio.engine.loader import load_model
+
+        try:
+            self._adopt(
+                load_model(path, device=device, dtype=dtype, cache_dir=self._cache_dir), (path, device, dtype)
+            )
+        except Exception:  # it loaded before; if it cannot now, the user is told no model is loaded
+            log.exception("could not reload %s after a failed switch", path)
+
+    def _adopt(self, model: Any, loaded_with: tuple[Path, str, str]) -> None:
         folder = model.path if model.path.is_dir() else model.path.parent
-        return ModelSummary(
+        self._model = model
+        self._loaded_with = loaded_with
+        self._summary = ModelSummary(
             name=model.name,
             path=str(model.path),
             family=model.family,
@@ -168,6 +205,11 @@ class TorchBackend:
 
         if self._model is None:
             failure = Failed("No model is loaded: open a model first.")
+            on_event(failure)
+            return failure
+        if request.model and not _same_path(request.model, self._model.path):
+            # queued for a model whose load failed: never make it with another model
+            failure = Failed(f"{Path(request.model).name} is not loaded, so this generation did not run.")
             on_event(failure)
             return failure
         branch = None
@@ -225,6 +267,8 @@ class TorchBackend:
 
     def unload(self) -> None:
         self._last = None
+        self._summary = None
+        self._loaded_with = None
         if self._model is not None:
             self._model.unload()
             self._model = None

@@ -90,6 +90,7 @@ class EngineWorker(QObject):
     modelInspected = Signal(object)  # ModelPreview: what it is, before the weights load
     modelLoaded = Signal(object)  # ModelSummary
     modelFailed = Signal(str)
+    modelUnloaded = Signal()  # a failed switch left no model loaded (the previous could not come back)
     jobStarted = Signal(object)  # the resolved GenerationRequest
     jobStep = Signal(object)  # StepUpdate
     jobFinished = Signal(object)  # FinishedUpdate
@@ -238,6 +239,7 @@ class EngineWorker(QObject):
 
     def _load(self, backend: Backend, job: _LoadJob) -> None:
         self.modelLoading.emit(str(job.path))
+        before = backend.current()
         try:
             preview = backend.inspect(job.path)
             if preview is not None:
@@ -247,6 +249,14 @@ class EngineWorker(QObject):
             from_engine = type(error).__name__ == "ModelLoadError"
             message = str(error) if from_engine else f"Could not load {job.path.name}: {error}"
             log.error("model load failed: %s\n%s", message, traceback.format_exc())
+            after = backend.current()
+            if after is None:
+                if before is not None:
+                    message += f" {before.name} could not be loaded again either: open a model."
+                self.modelUnloaded.emit()
+            elif after is not before:
+                self.modelLoaded.emit(after)  # the previous model, loaded again after the failure
+                message += f" Still using {after.name}."
             self.modelFailed.emit(message)
             return
         self.modelLoaded.emit(summary)

@@ -61,6 +61,7 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.dirs = dirs
         self.model: ModelSummary | None = None
+        self.loading_path: str | None = None  # a model on its way in: Generate queues behind its load
         self.running = 0  # generations queued or running
         self.last_request: GenerationRequest | None = None
         self.last_result: FinishedUpdate | None = None
@@ -166,6 +167,7 @@ class MainWindow(QMainWindow):
         worker.modelInspected.connect(self.model_panel.show_inspected)
         worker.modelLoaded.connect(self._on_model_loaded)
         worker.modelFailed.connect(self._on_model_failed)
+        worker.modelUnloaded.connect(self._on_model_unloaded)
         worker.jobStarted.connect(self._on_started)
         worker.jobStep.connect(self._on_step)
         worker.jobFinished.connect(self._on_finished)
@@ -267,12 +269,16 @@ class MainWindow(QMainWindow):
             self.load_model(self.model.path)
 
     def _on_model_loading(self, path: str) -> None:
+        self.loading_path = path
         self.model_panel.show_loading(path)
-        self.prompt_panel.set_generate_enabled(False)
-        self.preview.set_message(f"Loading {Path(path).name}…")
+        self.prompt_panel.set_generate_enabled(True)  # a click now waits in the worker's queue
+        self.preview.set_message(
+            f"Loading {Path(path).name}…\nGenerate now and it starts as soon as the model is ready."
+        )
         self.statusBar().showMessage(f"Loading {path}")
 
     def _on_model_loaded(self, summary: ModelSummary) -> None:
+        self.loading_path = None
         self.model = summary
         self.settings.last_model = summary.path
         self.model_panel.show_loaded(summary)
@@ -287,6 +293,7 @@ class MainWindow(QMainWindow):
         self.hide_banner()
 
     def _on_model_failed(self, message: str) -> None:
+        self.loading_path = None
         self.model_panel.show_failed(message)
         self.prompt_panel.set_generate_enabled(self.model is not None)
         if self.model is None:
@@ -294,9 +301,16 @@ class MainWindow(QMainWindow):
             self.preview.set_message("No model loaded.\nOpen a model folder or checkpoint on the left.")
         self.show_banner(message)
 
+    def _on_model_unloaded(self) -> None:
+        self.model = None
+        self.loading_path = None
+        self.prompt_panel.set_generate_enabled(False)
+        self.placement_label.setText("No model")
+        self.preview.set_message("No model loaded.\nOpen a model folder or checkpoint on the left.")
+
     # ---- generation -------------------------------------------------------------------------
     def generate(self) -> None:
-        if self.model is None:
+        if self.model is None and self.loading_path is None:
             self.show_banner("Load a model first: pick one on the left or open a folder or checkpoint.")
             return
         request = self._submit()
@@ -311,10 +325,12 @@ class MainWindow(QMainWindow):
     def _submit(self, branch_from: int | None = None) -> GenerationRequest | None:
         """Queue the panel's request on the worker; None (and a message) when the panel is not ready."""
         try:
-            request = self.prompt_panel.request().replace(model=self.model.path)
+            request = self.prompt_panel.request().replace(model=self.loading_path or self.model.path)
         except ValueError as error:
             self.show_banner(str(error))
             return None
+        if self.loading_path and self.prompt_panel.native_size_chosen():
+            request = request.replace(width=None, height=None)  # the coming model's size is not known yet
         mode, every = self.prompt_panel.preview_settings()
         self.hide_banner()
         self.running += 1

@@ -267,6 +267,9 @@ class PromptPanel(QWidget):
             self._set_size(request.width, request.height)
         self.source_panel.set_source(SourceSettings.from_request(request))
 
+    def native_size_chosen(self) -> bool:
+        return self.size_preset.currentData() == NATIVE
+
     def preview_settings(self) -> tuple[str, int]:
         return self.preview_mode.currentData(), self.preview_every.value()
 

@@ -31,6 +31,9 @@ class ScriptedBackend:
     requests: list = field(default_factory=list)
     branches: list = field(default_factory=list)
     exports: list = field(default_factory=list)
+    loaded: ModelSummary | None = None
+    load_gate: threading.Event | None = None  # if set, each load waits for it
+    lost_on_failure: set[str] = field(default_factory=set)  # loads that fail after the old model is gone
 
     def inspect(self, path: Path):
         from ldm_studio.app.backend import ModelPreview
@@ -43,9 +46,14 @@ class ScriptedBackend:
 
     def load(self, path: Path, device: str, dtype: str) -> ModelSummary:
         self.loads.append(str(path))
+        if self.load_gate is not None:
+            self.load_gate.wait(10)
+        if str(path) in self.lost_on_failure:
+            self.loaded = None
+            raise ModelLoadError(f"{Path(path).name} is damaged")
         if str(path) in self.failing_paths:
             raise ModelLoadError(f"{Path(path).name} is not a model we can read")
-        return ModelSummary(
+        self.loaded = ModelSummary(
             name=Path(path).name,
             path=str(path),
             family="sd",
@@ -55,6 +63,10 @@ class ScriptedBackend:
             captions=("red heart", "cat face", "grinning face"),
             examples=("red heart", "cat face"),
         )
+        return self.loaded
+
+    def current(self) -> ModelSummary | None:
+        return self.loaded
 
     def generate(self, request, on_event, should_stop, preview, branch_from=None):
         request = request.with_seed().replace(

@@ -107,7 +107,7 @@ def test_real_engine_generates_and_saves_reproducible_pngs(qtbot, make_worker, t
     worker = make_worker(TorchBackend(), lambda result: save_finished(store, result))
     with qtbot.waitSignal(worker.modelLoaded, timeout=60000) as loaded:
         worker.load_model(tiny_sd_folder, "cpu", "auto")
-    assert loaded.args[0].device == "CPU" and loaded.args[0].dtype == "float32"
+    assert loaded.args[0].device == "CPU" and loaded.args[0].dtype.startswith("float32")
     with qtbot.waitSignal(worker.jobFinished, timeout=60000) as done:
         worker.generate(GenerationRequest("a cat", seed=11, steps=3, batch_size=2), PreviewSettings())
     update: FinishedUpdate = done.args[0]

@@ -209,3 +209,37 @@ def test_finished_images_land_in_the_gallery_tab_and_reuse_comes_back(qtbot, tmp
     assert window.prompt_panel.request().seed == 78
     window.close()
     worker.shutdown(timeout=5)
+
+
+def test_generate_while_the_first_model_loads_waits_for_it_at_its_native_size(qtbot):
+    backend = ScriptedBackend(size=32, load_gate=threading.Event())
+    worker = EngineWorker(lambda: backend)
+    window = MainWindow(worker, Settings(), user_dirs().ensure())
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        with qtbot.waitSignal(worker.modelLoading, timeout=5000):
+            window.load_model("/models/emoji")
+        panel = window.prompt_panel
+        assert panel.generate_button.isEnabled() and window.model is None
+        panel.prompt.set_text("red heart")
+        window.generate()  # the user does not wait for the load
+        assert window.running == 1 and not backend.requests
+        with qtbot.waitSignal(worker.jobFinished, timeout=5000):
+            backend.load_gate.set()
+        (request,) = backend.requests
+        assert request.model == "/models/emoji"
+        assert (request.width, request.height) == (32, 32)  # the model's size, not the panel's 512 default
+        assert window.model is not None and window.model.path == "/models/emoji"
+    finally:
+        worker.shutdown(timeout=5)
+
+
+def test_a_failed_switch_that_lost_the_old_model_says_no_model_is_loaded(qtbot, studio):
+    studio.backend.lost_on_failure.add("/models/damaged")
+    with qtbot.waitSignal(studio.worker.modelFailed, timeout=5000) as failed:
+        studio.load_model("/models/damaged")
+    assert "damaged" in failed.args[0] and "could not be loaded again" in failed.args[0]
+    assert studio.model is None
+    assert not studio.prompt_panel.generate_button.isEnabled()
+    assert studio.placement_label.text() == "No model"
