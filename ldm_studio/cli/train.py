@@ -26,6 +26,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     ldm.add_argument("--config", type=Path, help="TOML config (default: built-in defaults)")
     ldm.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     ldm.add_argument("--export", type=Path, help="also write the diffusers model folder here when done")
+    ldm.add_argument(
+        "--stop-after",
+        type=int,
+        metavar="STEP",
+        help="stop (checkpoint, and export if asked) after this step of the configured schedule; "
+        "--resume goes on from there",
+    )
     ldm.set_defaults(run=run_ldm)
 
     export = stages.add_parser("export", help="write a diffusers model folder from an ldm run")
@@ -59,7 +66,17 @@ def run_ldm(args: argparse.Namespace) -> int:
 
     config = load_config(LdmConfig, args.config)
     try:
-        train_ldm(args.data, args.vae, args.out, config, resume=args.resume, export_to=args.export)
+        if args.stop_after is not None and args.stop_after < 1:
+            raise ValueError("--stop-after must be a step number of 1 or more")
+        train_ldm(
+            args.data,
+            args.vae,
+            args.out,
+            config,
+            resume=args.resume,
+            export_to=args.export,
+            stop_at_step=args.stop_after,
+        )
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         raise CliError(str(error)) from error
     return 0

@@ -139,7 +139,9 @@ def train_ldm(
 ) -> None:
     """Train into ``out_dir`` (checkpoint, logs, samples, ``unet_ema/``); export a model folder if asked.
 
-    ``stop_at_step`` ends the run early with a checkpoint (as an interruption would), for ``--resume``.
+    ``stop_at_step`` ends the run early with a checkpoint (as an interruption would), for ``--resume``,
+    and with an export when ``export_to`` is given: the learning-rate schedule stays the configured
+    one, so a model exported at step N of a longer run is reproduced by stopping there.
     """
     from diffusers import AutoencoderKL
 
@@ -255,8 +257,8 @@ def train_ldm(
         reporter.step_done(done, float(loss.detach()), run.batch_size, learning_rate)
         if not accelerator.is_main_process:
             continue
-        last = done == run.max_steps
-        if done % run.checkpoint_every == 0 or done == stop:
+        last = done == stop
+        if done % run.checkpoint_every == 0 or last:
             save_checkpoint(
                 out_dir,
                 {

@@ -83,7 +83,8 @@ def write_model_card(folder: Path, run_dir: Path, config: LdmConfig) -> None:
         "ldm-studio train vae --data runs/data/emoji --out runs/emoji/vae \\",
         "    --config resources/training/emoji_vae.toml",
         "ldm-studio train ldm --data runs/data/emoji --vae runs/emoji/vae --out runs/emoji/ldm \\",
-        "    --config resources/training/emoji_ldm.toml --export resources/models/emoji-ldm",
+        "    --config resources/training/emoji_ldm.toml --export resources/models/emoji-ldm"
+        + (f" --stop-after {model_step}" if model_step and model_step < config.run.max_steps else ""),
         "# an interrupted run continues with the same command plus --resume",
         "python bench/quality_emoji.py --model resources/models/emoji-ldm --data runs/data/emoji",
         "```",

@@ -56,7 +56,11 @@ def test_ldm_trains_resumes_and_exports_a_loadable_model(
     curve = losses(tmp_path / "whole")
     assert np.mean(curve[-4:]) < np.mean(curve[:4])
 
-    train_ldm(shapes_folder, vae_run, tmp_path / "split", config, stop_at_step=5)
+    early = tmp_path / "early"
+    train_ldm(shapes_folder, vae_run, tmp_path / "split", config, stop_at_step=5, export_to=early)
+    assert json.loads((early / "training.json").read_text()) == {"denoiser_steps": 5}
+    assert "denoiser 5 of 12 steps" in (early / "README.md").read_text()
+    assert "--stop-after 5" in (early / "README.md").read_text()  # how to reproduce this early model
     model = tmp_path / "model"
     train_ldm(shapes_folder, vae_run, tmp_path / "split", config, resume=True, export_to=model)
     assert losses(tmp_path / "split") == pytest.approx(curve, rel=1e-5)
@@ -70,6 +74,7 @@ def test_ldm_trains_resumes_and_exports_a_loadable_model(
     assert "_use_default_values" not in scheduler
     assert json.loads((model / "training.json").read_text()) == {"denoiser_steps": 12}
     assert "denoiser 12 of 12 steps" in (model / "README.md").read_text()
+    assert "--stop-after" not in (model / "README.md").read_text()
     (tmp_path / "split" / "quality.json").write_text(
         json.dumps({"fidelity_top5": 0.625, "denoiser_steps": 12})
     )
