@@ -7,7 +7,6 @@ thread, so the window paints before torch has loaded.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,9 +126,9 @@ class TorchBackend:
         # torch's thread count is per thread: leave the GUI thread a core where there is more than one.
         if self._threads_set:
             return
-        import torch
+        from ldm_studio.engine.device import set_cpu_threads
 
-        torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+        set_cpu_threads()
         self._threads_set = True
 
     def inspect(self, path: Path) -> ModelPreview | None:

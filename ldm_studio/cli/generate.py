@@ -26,6 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sampler", default=DEFAULT_SAMPLER, choices=sampler_names(), metavar="NAME")
     parser.add_argument("--batch", type=int, default=1, help="images to generate (seeds seed, seed+1, …)")
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
+    add_threads_option(parser)
     parser.add_argument("--dtype", default="auto", choices=["auto", "float16", "bfloat16", "float32"])
     parser.add_argument("--out", required=True, type=Path, help="folder for the PNGs")
     source = parser.add_argument_group("image to image and inpainting")
@@ -40,6 +41,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     timeline.add_argument("--fps", type=float, default=8.0)
     timeline.add_argument("--hold", type=float, default=1.0, help="seconds to hold the last frame")
     parser.set_defaults(run=run)
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="CPU threads (default: all cores but one, so a busy CPU does not stall the generation)",
+    )
 
 
 def resolve_model(model: str | None) -> Path:
@@ -83,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"{option} {path} does not exist", status=2)
 
     from ldm_studio.cli.progress import ProgressBar
+    from ldm_studio.engine.device import set_cpu_threads
     from ldm_studio.engine.errors import ModelLoadError
     from ldm_studio.engine.events import Failed, Finished, Step
     from ldm_studio.engine.generate import generate
@@ -93,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     from ldm_studio.paths import user_dirs
 
     model_path = resolve_model(args.model)
+    set_cpu_threads(args.threads)
     try:
         model = load_model(
             model_path, device=args.device, dtype=args.dtype, cache_dir=user_dirs().cache / "previews"

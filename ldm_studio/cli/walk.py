@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ldm_studio.cli import CliError
+from ldm_studio.cli.generate import add_threads_option
 from ldm_studio.engine.samplers import sampler_names
 
 
@@ -32,6 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--hold", type=float, default=0.5, help="seconds to hold the last frame")
     parser.add_argument("--frames-dir", type=Path, help="folder for the frames (default: beside --out)")
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
+    add_threads_option(parser)
     parser.add_argument("--out", required=True, type=Path, help="OUT.webp, OUT.gif or OUT.mp4")
     parser.set_defaults(run=run)
 
@@ -63,11 +65,13 @@ def run(args: argparse.Namespace) -> int:
     from ldm_studio.cli.generate import resolve_model
     from ldm_studio.cli.progress import ProgressBar
     from ldm_studio.engine.animation import export_animation
+    from ldm_studio.engine.device import set_cpu_threads
     from ldm_studio.engine.errors import GenerationError, ModelLoadError
     from ldm_studio.engine.loader import load_model
     from ldm_studio.engine.walk import WalkRequest, walk
     from ldm_studio.paths import user_dirs
 
+    set_cpu_threads(args.threads)
     try:
         model = load_model(
             resolve_model(args.model), device=args.device, cache_dir=user_dirs().cache / "previews"

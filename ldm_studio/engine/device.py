@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -56,3 +57,30 @@ def pick_dtype(device: torch.device, choice: str = "auto") -> torch.dtype:
 def placement(device_choice: str = "auto", dtype_choice: str = "auto") -> Placement:
     device = pick_device(device_choice)
     return Placement(device, pick_dtype(device, dtype_choice))
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, so containers and taskset count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
+def default_cpu_threads(cores: int | None = None) -> int:
+    """torch threads for generating on a CPU: every core but one, and at least one.
+
+    The spare core keeps the window (or the shell) responsive, and it is what keeps a generation
+    from collapsing when something else is busy: OpenMP threads wait for each other at every
+    operation, so one of them sharing a core with another process stalls them all. Measured here
+    (bench/omp_wait.py, bundled model, 2 cores, a training run on one): 2 threads took 33.5 s per
+    image, 1 thread 0.62 s; on the quiet machine 2 threads took 0.50 s, 1 thread 0.63 s.
+    """
+    return max(1, (cores if cores is not None else usable_cores()) - 1)
+
+
+def set_cpu_threads(threads: int | None = None) -> int:
+    """Set torch's thread count (for the calling thread's pool) to ``threads`` or the default."""
+    count = threads if threads and threads > 0 else default_cpu_threads()
+    torch.set_num_threads(count)
+    return count
