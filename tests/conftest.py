@@ -6,6 +6,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="session")
+def cpu_threads_as_the_app_uses_them():
+    """torch threads as the app sets them (all cores but one): with every core, a suite that shares
+    the CPU with another job crawls (bench/omp_wait.py measured ×54 for one image)."""
+    from ldm_studio.engine.device import set_cpu_threads
+
+    set_cpu_threads()
+
+
 @pytest.fixture(autouse=True)
 def isolated_user_dirs(tmp_path, monkeypatch):
     """Every test gets its own config/data/cache/log folders: nothing touches the real user's."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib.util
 import json
@@ -123,6 +124,30 @@ def _external_component(folder: Path, name: str, dtype: torch.dtype) -> Any | No
     return component_class.from_pretrained(location, local_files_only=True, dtype=dtype)
 
 
+class _ExternalComponentNotice(logging.Filter):
+    """Drops diffusers' "Expected types for text_encoder: CLIPTextModel, got BertModel" for components
+    the model folder itself names as external: the mismatch is the model's design, not a fault, and
+    the warning would greet every user of the bundled model on every start."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__()
+        self.prefixes = tuple(f"Expected types for {name}:" for name in names)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefixes)
+
+
+@contextlib.contextmanager
+def external_component_notices_hidden(names: list[str]):
+    pipeline_log = logging.getLogger("diffusers.pipelines.pipeline_utils")
+    notice = _ExternalComponentNotice(names)
+    pipeline_log.addFilter(notice)
+    try:
+        yield
+    finally:
+        pipeline_log.removeFilter(notice)
+
+
 def _load_folder(folder: Path, dtype: torch.dtype) -> Any:
     import diffusers
 
@@ -140,7 +165,9 @@ def _load_folder(folder: Path, dtype: torch.dtype) -> Any:
     pipeline_class = getattr(diffusers, str(model_index.get("_class_name", "")), None)
     if pipeline_class is None:
         pipeline_class = diffusers.DiffusionPipeline
-    return pipeline_class.from_pretrained(folder, local_files_only=True, dtype=dtype, **extra)
+    external = [name for name in ("text_encoder", "text_encoder_2") if name in extra]
+    with external_component_notices_hidden(external):
+        return pipeline_class.from_pretrained(folder, local_files_only=True, dtype=dtype, **extra)
 
 
 def _load_file(path: Path, dtype: torch.dtype, options: dict[str, Any]) -> tuple[Any, str]:
