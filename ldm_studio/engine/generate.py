@@ -107,6 +107,51 @@ def scheduler_for(model: LoadedModel, sampler: str) -> Any:
     return model.schedulers[sampler]
 
 
+# Past this largest noise level a float32 sigma list cannot hold the small sigmas' squares beside it.
+HUGE_SIGMA = 1e3
+
+
+def check_schedule(scheduler: Any, request: GenerationRequest) -> None:
+    """Refuse a Karras schedule that collapses on this model, in words, before any work is done.
+
+    On a schedule whose last timestep has almost no signal left (the bundled model's cosine schedule
+    reaches sigma ~2e4), Karras spacing puts most steps on that same last timestep, and the DPM
+    solvers then step past their own list.
+    """
+    if not scheduler.config.get("use_karras_sigmas"):
+        return
+    timesteps = scheduler.timesteps.tolist()
+    if len(set(timesteps)) < len(timesteps):
+        raise GenerationError(
+            f"{request.sampler} does not work with this model's noise schedule: its Karras spacing "
+            f"puts several of the {request.steps} steps on the same timestep. Choose DPM++ 2M or Euler a."
+        )
+
+
+def keep_small_sigmas_exact(scheduler: Any) -> None:
+    """Hold a sigma-space sampler's sigmas in float64 when the largest is huge.
+
+    Euler a computes sigma_down = sqrt(sigma_to² − sigma_up²), a difference that is exactly zero in
+    real numbers on the first step; beside sigma_from² ~4e8 (the bundled model) float32 rounds it
+    below zero and the image becomes NaN (3 steps did). The sigmas are 0-d values, so the latents
+    stay float32.
+    """
+    sigmas = getattr(scheduler, "sigmas", None)
+    if (
+        isinstance(sigmas, torch.Tensor)
+        and sigmas.dtype == torch.float32
+        and sigmas.device.type != "mps"  # no float64 there
+        and sigma_space(scheduler)
+        and float(sigmas.max()) > HUGE_SIGMA
+    ):
+        scheduler.sigmas = sigmas.double()
+
+
+def first_line(error: BaseException) -> str:
+    lines = str(error).splitlines()
+    return lines[0][:200] if lines else type(error).__name__
+
+
 def sigma_space(scheduler: Any) -> bool:
     """Whether the sampler holds latents as x0 + sigma * noise (Euler family) rather than VP form."""
     return float(scheduler.init_noise_sigma) > 1.0
@@ -396,6 +441,8 @@ def denoise(
         scheduler = copy.deepcopy(branch.trajectory.step(branch.from_step).scheduler)
     else:
         scheduler.set_timesteps(request.steps, device=device)
+        check_schedule(scheduler, request)
+        keep_small_sigmas_exact(scheduler)
     pipe.scheduler = scheduler  # so the pipeline helpers below see the sampler in use
     timesteps = scheduler.timesteps
     order = getattr(scheduler, "order", 1)
@@ -600,7 +647,11 @@ def generate(
             result = Failed(message, traceback.format_exc())
         else:
             log.exception("generation failed")
-            result = Failed(f"Generation failed: {str(error).splitlines()[0][:200]}", traceback.format_exc())
+            result = Failed(f"Generation failed: {first_line(error)}", traceback.format_exc())
+    except Exception as error:  # a fault in a library or in us must not take the app down with it
+        log.exception("generation failed")
+        message = f"Generation failed ({type(error).__name__}): {first_line(error)}"
+        result = Failed(message, traceback.format_exc())
     finally:
         regions.close()
     if isinstance(result, Failed):

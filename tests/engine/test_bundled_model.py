@@ -43,3 +43,19 @@ def test_a_red_heart_is_red_and_a_cactus_is_not(bundled):
     assert hearts.images[0].size == (32, 32)
     assert min(red_share(image) for image in hearts.images) > 0.5
     assert max(red_share(image) for image in cacti.images) < 0.1
+
+
+def test_every_euler_a_step_count_stays_finite_despite_the_huge_first_sigma(bundled):
+    # sigma falls from ~2e4 to ~1.75 in the first of 3 steps: in float32 that gave NaN
+    for steps in (2, 3, 4):
+        result = generate(bundled, GenerationRequest("cat face", seed=1, steps=steps, sampler="Euler a"))
+        assert isinstance(result, Finished), result
+
+
+def test_a_karras_sampler_that_cannot_work_here_is_refused_in_words(bundled):
+    from ldm_studio.engine.events import Failed
+
+    result = generate(bundled, GenerationRequest("cat face", seed=1, steps=20, sampler="DPM++ 2M Karras"))
+    assert isinstance(result, Failed)
+    assert "noise schedule" in result.message and "DPM++ 2M or Euler a" in result.message
+    assert isinstance(generate(bundled, GenerationRequest("cat face", seed=1, steps=20)), Finished)

@@ -177,3 +177,22 @@ sys.exit(1 if bad else 0)
 def test_engine_gallery_and_training_never_import_qt():
     completed = subprocess.run([sys.executable, "-c", QT_FREE_CHECK], capture_output=True, text=True)
     assert completed.returncode == 0, completed.stdout + completed.stderr[-2000:]
+
+
+def test_an_unexpected_error_inside_a_step_becomes_a_failed_result(tiny_model):
+    from ldm_studio.engine.events import Failed
+
+    reason = "index 5 is out of bounds for dimension 0 with size 5"
+
+    def broken(_module, _inputs):
+        raise IndexError(reason)
+
+    handle = tiny_model.pipe.unet.register_forward_pre_hook(broken)
+    try:
+        result = generate(tiny_model, GenerationRequest("x", seed=1, steps=2))
+    finally:
+        handle.remove()
+    assert isinstance(result, Failed)
+    assert result.message == f"Generation failed (IndexError): {reason}"
+    assert "Traceback" in result.detail
+    assert isinstance(generate(tiny_model, GenerationRequest("x", seed=1, steps=2)), Finished)
