@@ -93,7 +93,8 @@ def write_model_card(folder: Path, run_dir: Path, config: LdmConfig) -> None:
         f"- Training so far: autoencoder {vae_row.get('step', '?')} steps, "
         f"denoiser {ldm_row.get('step', '?')}"
         f" of {config.run.max_steps} steps (last logged loss {ldm_row.get('loss', '?')}); total CPU "
-        f"wall time {total_minutes:.0f} minutes (one torch thread on a shared 2-core machine).",
+        f"wall time {total_minutes:.0f} minutes (a shared 2-core machine: one torch thread, two while "
+        "it was idle).",
         f"- Autoencoder PSNR on {vae_metrics.get('images', '?')} held-out images at 32×32: "
         f"{metric(vae_metrics.get('psnr_db'), '.2f')} dB (mean per image "
         f"{metric(vae_metrics.get('psnr_mean_per_image_db'), '.2f')} dB).",
