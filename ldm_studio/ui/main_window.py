@@ -527,11 +527,13 @@ class MainWindow(QMainWindow):
 
     def _on_cancelled(self, _cancelled: object) -> None:
         self.progress.setFormat("Cancelled — nothing was saved")
+        self.timeline.stopped("Cancelled")
         self.running = 0  # cancel also drops queued generations
         self.prompt_panel.set_running(False)
 
     def _on_failed(self, message: str) -> None:
         self.progress.setFormat("Failed")
+        self.timeline.stopped("Failed before its first step")
         self.running = max(0, self.running - 1)
         self.prompt_panel.set_running(self.running > 0)
         self.show_banner(message)

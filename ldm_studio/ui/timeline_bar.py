@@ -72,6 +72,11 @@ class TimelineBar(QWidget):
         self.label.setText("Starting…")
         self._sync_enabled()
 
+    def stopped(self, why: str) -> None:
+        """The generation ended without an image: say so where "Starting…" was (steps stay browsable)."""
+        if not self.frames:
+            self.label.setText(why)
+
     def keep_prefix(self, steps: int) -> None:
         """A branch keeps the parent's first ``steps`` frames and adds its own after them."""
         self.frames = self.frames[:steps]

@@ -25,6 +25,7 @@ class ScriptedBackend:
     size: int = 32
     step_delay: float = 0.0
     fail_with: str = ""
+    fail_at_start: str = ""  # fail right after Started, before any step (e.g. a sampler refused)
     failing_paths: set[str] = field(default_factory=set)
     gate: threading.Event | None = None
     loads: list[str] = field(default_factory=list)
@@ -75,6 +76,10 @@ class ScriptedBackend:
         self.requests.append(request)
         self.branches.append(branch_from)
         on_event(Started(request, request.steps))
+        if self.fail_at_start:
+            failure = Failed(self.fail_at_start)
+            on_event(failure)
+            return failure
         started = time.perf_counter()
         for index in range((branch_from or 0) + 1, request.steps + 1):
             if self.gate is not None:

@@ -243,3 +243,13 @@ def test_a_failed_switch_that_lost_the_old_model_says_no_model_is_loaded(qtbot, 
     assert studio.model is None
     assert not studio.prompt_panel.generate_button.isEnabled()
     assert studio.placement_label.text() == "No model"
+
+
+def test_a_generation_refused_before_its_first_step_says_so_under_the_viewer(qtbot, studio):
+    studio.backend.fail_at_start = "DPM++ 2M Karras does not work with this model's noise schedule."
+    studio.prompt_panel.prompt.set_text("cat face")
+    with qtbot.waitSignal(studio.worker.jobFailed, timeout=5000):
+        studio.generate()
+    assert "noise schedule" in studio.banner_text()
+    assert studio.timeline.label.text() == "Failed before its first step"
+    assert not studio.prompt_panel.cancel_button.isEnabled()
