@@ -131,10 +131,10 @@ def check_schedule(scheduler: Any, request: GenerationRequest) -> None:
 def keep_small_sigmas_exact(scheduler: Any) -> None:
     """Hold a sigma-space sampler's sigmas in float64 when the largest is huge.
 
-    Euler a computes sigma_down = sqrt(sigma_to² − sigma_up²), a difference that is exactly zero in
-    real numbers on the first step; beside sigma_from² ~4e8 (the bundled model) float32 rounds it
-    below zero and the image becomes NaN (3 steps did). The sigmas are 0-d values, so the latents
-    stay float32.
+    Euler a computes sigma_down = sqrt(sigma_to² − sigma_up²), where sigma_up² = sigma_to²·(1 −
+    sigma_to²/sigma_from²): with sigma_from² ~4e8 (the bundled model) float32 loses the correction,
+    the difference can round below zero and the image becomes NaN (3 steps did). The sigmas are 0-d
+    values, so the latents stay float32.
     """
     sigmas = getattr(scheduler, "sigmas", None)
     if (
