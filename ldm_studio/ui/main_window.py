@@ -302,11 +302,7 @@ class MainWindow(QMainWindow):
         self.show_banner(message)
 
     def _on_model_unloaded(self) -> None:
-        self.model = None
-        self.loading_path = None
-        self.prompt_panel.set_generate_enabled(False)
-        self.placement_label.setText("No model")
-        self.preview.set_message("No model loaded.\nOpen a model folder or checkpoint on the left.")
+        self.model = None  # the worker's modelFailed follows and shows that no model is loaded
 
     # ---- generation -------------------------------------------------------------------------
     def generate(self) -> None:
