@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_SEED = 2**32 - 1
+MAX_CLIP_SKIP = 12  # A1111's slider range
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class GenerationRequest:
     init_image: str = ""
     strength: float = 1.0
     mask: str = ""
+    # A1111's numbering: 1 = the text encoder's last layer, 2 = the penultimate one (+ final layer norm).
+    clip_skip: int = 1
     extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -39,6 +42,8 @@ class GenerationRequest:
             value = getattr(self, name)
             if value is not None and (value < 8 or value % 8):
                 raise ValueError(f"{name} must be a positive multiple of 8, got {value}")
+        if not 1 <= self.clip_skip <= MAX_CLIP_SKIP:
+            raise ValueError(f"clip skip must be between 1 and {MAX_CLIP_SKIP}, got {self.clip_skip}")
         if not 0.0 <= self.strength <= 1.0:
             raise ValueError(f"strength must be between 0 and 1, got {self.strength}")
 

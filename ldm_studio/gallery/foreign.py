@@ -10,9 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from ldm_studio.gallery.networks import (
+    NetworkRef,
+    clip_skip_from_comfyui,
+    clip_skip_from_invokeai,
+    file_stem,
+)
+
 SAMPLER_NODES = ("KSampler", "KSamplerAdvanced", "SamplerCustom", "SamplerCustomAdvanced")
 TEXT_INPUTS = ("text", "text_g", "text_l", "string", "value", "prompt")
 SEED_INPUTS = ("seed", "noise_seed", "value")
+LORA_NODES = ("LoraLoader", "LoraLoaderModelOnly")
+# ComfyUI node modes: 2 = muted, 4 = bypassed — such a LoRA did not take part in the image.
+INACTIVE_MODES = (2, 4)
 # How deep to follow links (conditioning combiners, ControlNet, primitives) before giving up.
 MAX_LINK_DEPTH = 8
 
@@ -134,12 +144,49 @@ def read_comfyui_prompt(graph: Any) -> dict[str, Any]:
         width, height = (_as_int(api.inputs(latent).get(k)) for k in ("width", "height"))
         if width and height:
             fields["width"], fields["height"] = width, height
+    if loras := _comfyui_loras(api, inputs.get("model")):
+        fields["loras"] = loras
+    clip_layer = api.upstream(inputs.get("positive"), ("CLIPSetLastLayer",))
+    if clip_layer is not None:
+        fields["clip_skip"] = clip_skip_from_comfyui(api.inputs(clip_layer).get("stop_at_clip_layer"))
     loader = api.upstream(inputs.get("model"), ("CheckpointLoaderSimple", "CheckpointLoader", "UNETLoader"))
     if loader is not None:
         name = api.inputs(loader).get("ckpt_name") or api.inputs(loader).get("unet_name")
         if isinstance(name, str):
             fields["model_name"] = name
     return fields
+
+
+def _lora_ref(name: Any, strength_model: Any, strength_clip: Any) -> NetworkRef | None:
+    if not isinstance(name, str) or not name:
+        return None
+    unet = _as_float(strength_model)
+    text = _as_float(strength_clip)
+    unet = 1.0 if unet is None else unet
+    return NetworkRef(
+        name=file_stem(name),
+        weight=unet if text is None else text,
+        unet_weight=None if text is None or text == unet else unet,
+    )
+
+
+def _comfyui_loras(api: _ApiGraph, model_link: Any) -> tuple[NetworkRef, ...]:
+    """The LoraLoader chain from the sampler's model input up to the checkpoint, checkpoint side first."""
+    found: list[NetworkRef] = []
+    link = model_link
+    for _ in range(4 * MAX_LINK_DEPTH):
+        node = api.node(link)
+        if node is None:
+            break
+        inputs = api.inputs(node)
+        if node.get("class_type") in LORA_NODES:
+            ref = _lora_ref(
+                inputs.get("lora_name"), inputs.get("strength_model"), inputs.get("strength_clip")
+            )
+            if ref is not None:
+                found.append(ref)
+        link = inputs.get("model")
+    return tuple(reversed(found))
 
 
 def read_comfyui_workflow(workflow: Any) -> dict[str, Any]:
@@ -194,6 +241,18 @@ def read_comfyui_workflow(workflow: Any) -> dict[str, Any]:
         fields["guidance"] = cfg
     if isinstance(widget(sampler, offset + 4), str):
         fields["sampler"] = widget(sampler, offset + 4)
+    active = [node for node in nodes.values() if node.get("mode") not in INACTIVE_MODES]
+    loras = []
+    for node in active:
+        if node.get("type") in LORA_NODES:
+            strength_clip = widget(node, 2) if node.get("type") == "LoraLoader" else None
+            if (ref := _lora_ref(widget(node, 0), widget(node, 1), strength_clip)) is not None:
+                loras.append(ref)
+    if loras:
+        fields["loras"] = tuple(loras)
+    clip_layer = next((node for node in active if node.get("type") == "CLIPSetLastLayer"), None)
+    if clip_layer is not None:
+        fields["clip_skip"] = clip_skip_from_comfyui(widget(clip_layer, 0))
     return fields
 
 
@@ -240,7 +299,29 @@ def read_invokeai(record: Any) -> dict[str, Any]:
             fields["model_hash"] = model["hash"]
     elif isinstance(model, str):
         fields["model_name"] = model
+    if (clip_skip := clip_skip_from_invokeai(record.get("clip_skip"))) is not None:
+        fields["clip_skip"] = clip_skip
+    if loras := _invokeai_loras(record.get("loras")):
+        fields["loras"] = loras
     return fields
+
+
+def _invokeai_loras(entries: Any) -> tuple[NetworkRef, ...]:
+    """InvokeAI 4 ``{"model": {"name", "hash"}, "weight"}``; 3.x ``{"lora": {"model_name"}, "weight"}``."""
+    refs = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        model = entry.get("model") or entry.get("lora")
+        if not isinstance(model, dict):
+            continue
+        name = model.get("name") or model.get("model_name")
+        if not isinstance(name, str) or not name:
+            continue
+        weight = _as_float(entry.get("weight"))
+        digest = model.get("hash") if isinstance(model.get("hash"), str) else ""
+        refs.append(NetworkRef(name=file_stem(name), hash=digest, weight=1.0 if weight is None else weight))
+    return tuple(refs)
 
 
 # Other tools' sampler names → ours (see the engine's sampler table); unknown names pass through.

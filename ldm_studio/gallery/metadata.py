@@ -21,13 +21,14 @@ from typing import Any, Literal
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 import ldm_studio
-from ldm_studio.engine.request import MAX_SEED, GenerationRequest
+from ldm_studio.engine.request import MAX_CLIP_SKIP, MAX_SEED, GenerationRequest
 from ldm_studio.gallery.foreign import (
     normalise_sampler,
     read_comfyui_prompt,
     read_comfyui_workflow,
     read_invokeai,
 )
+from ldm_studio.gallery.networks import NetworkRef, refs_from_record, with_lora_tags
 from ldm_studio.gallery.parameters import format_parameters, parse_parameters
 
 __all__ = [
@@ -62,6 +63,9 @@ class ImageMetadata:
     height: int | None = None
     model_name: str | None = None
     model_hash: str | None = None
+    clip_skip: int | None = None  # A1111's numbering
+    loras: tuple[NetworkRef, ...] = ()  # what the image names: A1111's hashes, ComfyUI's LoraLoader nodes…
+    embeddings: tuple[NetworkRef, ...] = ()
     source: Source = None
     request: GenerationRequest | None = None  # exact, only in our own images
     created: float | None = None  # epoch seconds, only in our own images
@@ -80,14 +84,16 @@ class ImageMetadata:
         are adjusted or left at ``base``'s value rather than failing.
         """
         if mode == "prompt":
-            return base.replace(prompt=self.prompt, negative_prompt=self.negative_prompt)
+            return base.replace(prompt=self.tagged_prompt(), negative_prompt=self.negative_prompt)
         if mode == "seed":
             return base.replace(seed=self.seed) if _valid_seed(self.seed) else base
         if mode != "all":
             raise ValueError(f"unknown reuse mode {mode!r}; use 'all', 'prompt' or 'seed'")
         if self.request is not None:
             return self.request
-        changes: dict[str, Any] = {"prompt": self.prompt, "negative_prompt": self.negative_prompt}
+        changes: dict[str, Any] = {"prompt": self.tagged_prompt(), "negative_prompt": self.negative_prompt}
+        if self.clip_skip is not None:
+            changes["clip_skip"] = min(max(self.clip_skip, 1), MAX_CLIP_SKIP)
         if _valid_seed(self.seed):
             changes["seed"] = self.seed
         if self.steps is not None and self.steps >= 1:
@@ -101,6 +107,12 @@ class ImageMetadata:
             if value is not None and value >= 8:
                 changes[name] = value - value % 8
         return base.replace(**changes)
+
+    def tagged_prompt(self) -> str:
+        """The prompt as our engine reads it: tools that wire LoRAs outside the text get A1111 tags."""
+        if self.source in ("comfyui", "invokeai"):
+            return with_lora_tags(self.prompt, self.loras)
+        return self.prompt
 
 
 def _valid_seed(seed: int | None) -> bool:
@@ -193,6 +205,7 @@ def _from_ours(text: str | None) -> dict[str, Any] | None:
     except (TypeError, ValueError):
         return None
     created = record.get("created")
+    extra = record.get("extra") if isinstance(record.get("extra"), dict) else {}
     return {
         "prompt": request.prompt,
         "negative_prompt": request.negative_prompt,
@@ -206,7 +219,10 @@ def _from_ours(text: str | None) -> dict[str, Any] | None:
         "model_hash": record.get("model_hash") or None,
         "request": request,
         "created": float(created) if isinstance(created, (int, float)) else None,
-        "extra": record.get("extra") if isinstance(record.get("extra"), dict) else {},
+        "clip_skip": request.clip_skip,
+        "loras": refs_from_record(extra.get("loras"), "lora"),
+        "embeddings": refs_from_record(extra.get("embeddings"), "embedding"),
+        "extra": extra,
     }
 
 

@@ -18,6 +18,17 @@ import json
 from typing import Any
 
 from ldm_studio.engine.request import GenerationRequest
+from ldm_studio.gallery.networks import (
+    CLIP_SKIP_KEY,
+    LORA_HASHES_KEY,
+    TI_HASHES_KEY,
+    a1111_network_settings,
+    parse_hashes,
+    refs_from_record,
+)
+
+# Our record's lists of LoRAs and embeddings: written as A1111's hash lists, not as raw values.
+NETWORK_RECORD_KEYS = ("loras", "embeddings")
 
 NEGATIVE_PREFIX = "Negative prompt:"
 
@@ -74,7 +85,17 @@ def format_parameters(
         settings["Model"] = model_name
     if request.init_image:
         settings["Denoising strength"] = format_number(request.strength)
-    for key, value in (extra or {}).items():
+    extra = extra or {}
+    settings.update(
+        a1111_network_settings(
+            request.clip_skip,
+            refs_from_record(extra.get("loras"), "lora"),
+            refs_from_record(extra.get("embeddings"), "embedding"),
+        )
+    )
+    for key, value in extra.items():
+        if key in NETWORK_RECORD_KEYS:
+            continue
         settings[str(key)] = format_number(value) if isinstance(value, float) else str(value)
     settings_line = ", ".join(f"{key}: {quote(value)}" for key, value in settings.items())
     negative = f"\n{NEGATIVE_PREFIX} {request.negative_prompt}" if request.negative_prompt else ""
@@ -158,7 +179,8 @@ def parse_parameters(text: str) -> dict[str, Any]:
 
     Returns ``prompt``, ``negative_prompt`` and, where present, ``steps`` (int), ``sampler``,
     ``guidance`` (float), ``seed`` (int), ``width``/``height`` (int), ``model_hash``, ``model_name``,
-    ``denoising_strength`` (float); ``extra`` holds every other setting as a string.
+    ``denoising_strength`` (float), ``clip_skip`` (int), ``loras`` / ``embeddings`` (NetworkRef tuples
+    from ``Lora hashes`` / ``TI hashes``); ``extra`` holds every other setting as a string.
     """
     lines = text.split("\n")
     settings: dict[str, str] = {}
@@ -200,6 +222,13 @@ def parse_parameters(text: str) -> dict[str, Any]:
         elif key == "Denoising strength" and _to_float(value) is not None:
             result["denoising_strength"] = float(value)
             continue
+        # These stay in ``extra`` too, as written: the viewer shows them the way A1111 does.
+        elif key == CLIP_SKIP_KEY and (_to_int(value) or 0) >= 1:
+            result["clip_skip"] = int(value)
+        elif key == LORA_HASHES_KEY:
+            result["loras"] = parse_hashes(value, "lora")
+        elif key == TI_HASHES_KEY:
+            result["embeddings"] = parse_hashes(value, "embedding")
         extra[key] = value
     result["extra"] = extra
     return result
