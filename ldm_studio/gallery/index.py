@@ -15,21 +15,29 @@ import contextlib
 import json
 import logging
 import os
-import re
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from ldm_studio.gallery.metadata import ImageMetadata, read_metadata
-from ldm_studio.gallery.store import TEMP_PREFIX
+from ldm_studio.gallery.entries import GalleryEntry, GalleryQuery, ReconcileReport, fts_query, row_to_entry
+from ldm_studio.gallery.scanning import IMAGE_SUFFIXES, read_row, scan_images
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "GalleryEntry",
+    "GalleryIndex",
+    "GalleryQuery",
+    "ReconcileReport",
+    "fts_query",
+    "read_row",
+    "scan_images",
+]
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-IMAGE_SUFFIXES = (".png",)
 WRITE_BATCH = 500
 BUSY_TIMEOUT_MS = 30_000
 
@@ -74,127 +82,6 @@ CREATE TABLE IF NOT EXISTS unreadable (path TEXT PRIMARY KEY, mtime_ns INTEGER, 
 """
 
 _COLUMNS = "id, path, created, model, seed, width, height, prompt, negative_prompt, source, favourite"
-
-
-@dataclass(frozen=True)
-class GalleryEntry:
-    """One indexed image, as the gallery view shows it."""
-
-    id: int
-    path: Path
-    created: float
-    model: str
-    seed: int | None
-    width: int | None
-    height: int | None
-    prompt: str
-    negative_prompt: str
-    source: str | None
-    favourite: bool
-
-
-@dataclass(frozen=True)
-class GalleryQuery:
-    """What the view asks for. Dates are epoch seconds, ``date_to`` exclusive."""
-
-    text: str = ""
-    model: str | None = None
-    date_from: float | None = None
-    date_to: float | None = None
-    favourites_only: bool = False
-    newest_first: bool = True
-
-
-@dataclass(frozen=True)
-class ReconcileReport:
-    added: int = 0
-    updated: int = 0
-    removed: int = 0
-    unreadable: int = 0
-
-    def __add__(self, other: ReconcileReport) -> ReconcileReport:
-        return ReconcileReport(
-            self.added + other.added,
-            self.updated + other.updated,
-            self.removed + other.removed,
-            self.unreadable + other.unreadable,
-        )
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.added or self.updated or self.removed)
-
-
-def fts_query(text: str) -> str | None:
-    """Typed text → an FTS5 query: every word must match, the words as prefixes (results while typing)."""
-    words = re.findall(r"[^\W_]+", text)
-    return " ".join(f'"{word}"*' for word in words) or None
-
-
-def _row_to_entry(row: Sequence) -> GalleryEntry:
-    return GalleryEntry(
-        id=row[0],
-        path=Path(row[1]),
-        created=row[2],
-        model=row[3],
-        seed=row[4],
-        width=row[5],
-        height=row[6],
-        prompt=row[7],
-        negative_prompt=row[8],
-        source=row[9],
-        favourite=bool(row[10]),
-    )
-
-
-def scan_images(folder: Path) -> Iterator[tuple[str, int, int]]:
-    """(path, mtime_ns, size) of every PNG under ``folder``, skipping hidden files and temp files."""
-    stack = [str(folder)]
-    while stack:
-        current = stack.pop()
-        try:
-            entries = list(os.scandir(current))
-        except OSError:
-            continue  # unreadable or vanished folder: its images simply are not there
-        for entry in entries:
-            if entry.name.startswith((".", TEMP_PREFIX)):
-                continue
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                elif entry.name.lower().endswith(IMAGE_SUFFIXES) and entry.is_file():
-                    stat = entry.stat()
-                    yield entry.path, stat.st_mtime_ns, stat.st_size
-            except OSError:
-                continue
-
-
-def _row_values(path: str, mtime_ns: int, size: int, meta: ImageMetadata | None) -> tuple:
-    created = (meta.created if meta and meta.created else None) or mtime_ns / 1e9
-    if meta is None:
-        return (path, mtime_ns, size, created, "", None, None, None, "", "", None)
-    return (
-        path,
-        mtime_ns,
-        size,
-        created,
-        meta.model_name or "",
-        meta.seed,
-        meta.width,
-        meta.height,
-        meta.prompt,
-        meta.negative_prompt,
-        meta.source,
-    )
-
-
-def read_row(path: str, mtime_ns: int, size: int) -> tuple | None:
-    """Index values for one file; None when it is not a readable image."""
-    try:
-        meta = read_metadata(path)
-    except ValueError:
-        return None
-    return _row_values(path, mtime_ns, size, meta)
 
 
 class GalleryIndex:
@@ -469,7 +356,7 @@ class GalleryIndex:
         where, params = self._where(query)
         order = "DESC" if query.newest_first else "ASC"
         sql = f"SELECT {_COLUMNS} FROM images{where} ORDER BY created {order}, id {order} LIMIT ?"
-        return [_row_to_entry(row) for row in self.db.execute(sql, [*params, limit])]
+        return [row_to_entry(row) for row in self.db.execute(sql, [*params, limit])]
 
     def entries(self, ids: Sequence[int]) -> dict[int, GalleryEntry]:
         """Rows for these ids (those that still exist)."""
@@ -478,14 +365,14 @@ class GalleryIndex:
             chunk = list(ids[start : start + 500])
             marks = ",".join("?" * len(chunk))
             for row in self.db.execute(f"SELECT {_COLUMNS} FROM images WHERE id IN ({marks})", chunk):
-                found[row[0]] = _row_to_entry(row)
+                found[row[0]] = row_to_entry(row)
         return found
 
     def entry_by_path(self, path: str | Path) -> GalleryEntry | None:
         row = self.db.execute(
             f"SELECT {_COLUMNS} FROM images WHERE path = ?", (str(Path(path).resolve()),)
         ).fetchone()
-        return _row_to_entry(row) if row else None
+        return row_to_entry(row) if row else None
 
     def count(self) -> int:
         return self.db.execute("SELECT count(*) FROM images").fetchone()[0]
