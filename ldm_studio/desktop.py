@@ -6,6 +6,10 @@ AppStream metadata to ``$XDG_DATA_HOME/metainfo`` (``$XDG_DATA_HOME`` defaults t
 ``~/.local/share``). The entry's ``Exec`` is rewritten to this installation's absolute launcher,
 because menus are started without the shell's PATH (pipx's ``~/.local/bin`` is often missing) and
 the stand-alone application is on no PATH at all. No Qt import: the command line uses this.
+
+A leaf module (it imports only ``ldm_studio.paths``): the window reads ``APP_ID`` from here, and the
+command line calls the installer, so importing the CLI from here would close a circle
+(cli -> ui.launch -> desktop -> cli). Failures are ``DesktopEntryError``; the CLI prints them.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ METAINFO_FILE = f"{APP_ID}.metainfo.xml"
 ICON_THEME = "hicolor"
 # characters the desktop-entry spec reserves in Exec arguments: such arguments must be quoted
 EXEC_RESERVED = set(" \t\n\"'\\><~|&;$*?#()`")
+
+
+class DesktopEntryError(Exception):
+    """Installing the desktop entry is impossible here or failed; the message says why."""
 
 
 def data_home() -> Path:
@@ -92,10 +100,8 @@ def installed_paths(home: Path) -> list[Path]:
 
 def install_desktop_entry(home: Path | None = None, command: list[str] | None = None) -> int:
     """Install the desktop entry, icons and metainfo for the current user; print what was written."""
-    from ldm_studio.cli import CliError
-
     if sys.platform in ("win32", "darwin"):
-        raise CliError(
+        raise DesktopEntryError(
             "desktop entries are for Linux desktops; on this system use the app bundle or installer"
         )
     home = home or data_home()
@@ -116,7 +122,7 @@ def install_desktop_entry(home: Path | None = None, command: list[str] | None = 
             shutil.copyfile(resource("icons", ICON_THEME, *icon.parts), target)
             written.append(target)
     except OSError as error:
-        raise CliError(f"could not install the desktop entry into {home}: {error}") from error
+        raise DesktopEntryError(f"could not install the desktop entry into {home}: {error}") from error
     refresh_caches(home)
     for path in written:
         print(f"installed {path}")

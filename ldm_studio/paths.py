@@ -1,14 +1,18 @@
 """Where things live: shipped resources, and the user's config, data, cache and log folders.
 
 Nothing is ever written next to the code. Every user folder can be redirected with the
-``LDM_STUDIO_HOME`` environment variable (tests and portable installs use it).
+``LDM_STUDIO_HOME`` environment variable (tests and portable installs use it). Small JSON files in
+those folders are written atomically (``write_json_atomically``).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ldm_studio import APP_AUTHOR, APP_NAME
 
@@ -66,3 +70,16 @@ def user_dirs() -> UserDirs:
         logs=Path(platformdirs.user_log_dir(APP_NAME, APP_AUTHOR)),
         pictures=Path(platformdirs.user_pictures_dir()),
     )
+
+
+def write_json_atomically(file: Path, data: Any) -> None:
+    """Write ``data`` as JSON so that a crash leaves either the old file or the new one, never half."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(data, stream, indent=1, sort_keys=True)
+        os.replace(temporary, file)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -57,12 +57,10 @@ class ModelPreview:
 
 
 def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit in ("B", "KB") else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
+    """The catalogue's one size format (``engine.catalog.human_size``): the CLI and the window agree."""
+    from ldm_studio.engine.catalog import human_size as catalogue_human_size
+
+    return catalogue_human_size(size)
 
 
 class Backend(Protocol):

@@ -1,7 +1,9 @@
-"""Finding models on disk: the bundled ones, the user's models folder and folders they added.
+"""The window's quick model list: names and paths only, before the library adds families and hashes.
 
-A cheap scan (names and paths only) that the window runs off the GUI thread. The model library
-(engine.library) adds families and hashes on top when it is available.
+A thin wrapper over the engine's catalogue (``engine.catalog``), which owns the scanner, the suffixes
+and the bundled models; this only adds the label the model menu shows while the full scan runs.
+Same folders, same scanner, same order as ``engine.library.ModelLibrary.scan``, so the menu's
+entries stay put when the detailed list replaces them.
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ldm_studio.paths import resource
-
-CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt")
+from ldm_studio.engine import catalog
+from ldm_studio.engine.catalog import CHECKPOINT_SUFFIXES as CHECKPOINT_SUFFIXES  # re-exported
+from ldm_studio.engine.catalog import bundled_models as bundled_models  # re-exported
+from ldm_studio.engine.catalog import default_model as default_model  # re-exported
 
 
 @dataclass(frozen=True)
@@ -26,46 +29,12 @@ class CatalogEntry:
         return f"{self.name}  ({'bundled' if self.bundled else kind})"
 
 
-def bundled_models() -> list[Path]:
-    try:
-        root = resource("models")
-    except FileNotFoundError:
-        return []
-    if not root.is_dir():
-        return []
-    return sorted(folder for folder in root.iterdir() if (folder / "model_index.json").is_file())
-
-
-def default_model() -> Path | None:
-    models = bundled_models()
-    return models[0] if models else None
-
-
 def scan_folder(folder: Path) -> list[Path]:
-    """Diffusers folders (one level down, or the folder itself) and checkpoint files in ``folder``."""
-    if not folder.is_dir():
-        return []
-    if (folder / "model_index.json").is_file():
-        return [folder]
-    found = []
-    try:
-        children = sorted(folder.iterdir())
-    except OSError:
-        return []
-    for child in children:
-        if child.is_dir() and (child / "model_index.json").is_file():
-            found.append(child)
-        elif child.is_file() and child.suffix.lower() in CHECKPOINT_SUFFIXES:
-            found.append(child)
-    return found
+    """Model files and diffusers folders under ``folder`` (the catalogue's one scanner)."""
+    return catalog.find_models(folder)
 
 
 def discover(folders: list[Path]) -> list[CatalogEntry]:
-    entries = [CatalogEntry(path.name, path, bundled=True) for path in bundled_models()]
-    seen = {entry.path.resolve() for entry in entries}
-    for folder in folders:
-        for path in scan_folder(folder):
-            if path.resolve() not in seen:
-                seen.add(path.resolve())
-                entries.append(CatalogEntry(path.stem if path.is_file() else path.name, path))
-    return entries
+    """The bundled models and every model in ``folders``, each once."""
+    found = catalog.find_all(folders, catalog.bundled_models_dir())
+    return [CatalogEntry(item.name, item.path, bundled=item.bundled) for item in found]

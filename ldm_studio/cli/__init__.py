@@ -53,9 +53,7 @@ def main(argv: list[str]) -> int:
     try:
         if args.command is None:
             if args.install_desktop_entry:
-                from ldm_studio.desktop import install_desktop_entry
-
-                return install_desktop_entry()
+                return _install_desktop_entry()
             from ldm_studio.ui.launch import run_window
 
             return run_window(model=args.model)
@@ -66,3 +64,12 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("ldm-studio: interrupted", file=sys.stderr)
         return 130
+
+
+def _install_desktop_entry() -> int:
+    from ldm_studio.desktop import DesktopEntryError, install_desktop_entry
+
+    try:
+        return install_desktop_entry()
+    except DesktopEntryError as error:
+        raise CliError(str(error)) from error

@@ -55,7 +55,7 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
 def resolve_model(model: str | None) -> Path:
     if model:
         return Path(model)
-    from ldm_studio.app.catalog import default_model
+    from ldm_studio.engine.catalog import default_model
 
     bundled = default_model()
     if bundled is None:

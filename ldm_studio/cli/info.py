@@ -69,7 +69,8 @@ def _short_hash(path: Path) -> str:
 
 
 def _describe(info, model_hash: str) -> list[str]:  # noqa: ANN001 - ModelInfo, imported lazily
-    from ldm_studio.engine.checkpoints.inspect import human_count, human_size
+    from ldm_studio.engine.catalog import human_size
+    from ldm_studio.engine.checkpoints.inspect import human_count
 
     lines = [
         f"Path:        {info.path}",

@@ -21,6 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ldm_studio.engine.catalog import CHECKPOINT_SUFFIXES
     from ldm_studio.engine.errors import ModelLoadError
     from ldm_studio.engine.library import ModelLibrary, add_model_folder, entry_to_dict, remove_model_folder
 
@@ -38,14 +39,15 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print("Folders: " + ", ".join(str(folder) for folder in library.folders))
     if not entries:
-        print("No models found. Put .safetensors/.ckpt files or diffusers folders in a folder above.")
+        suffixes = "/".join(CHECKPOINT_SUFFIXES)
+        print(f"No models found. Put {suffixes} files or diffusers folders in a folder above.")
         return 0
     print(_table(entries))
     return 0
 
 
 def _table(entries: list) -> str:  # list[ModelEntry], imported lazily
-    from ldm_studio.engine.checkpoints.inspect import human_size
+    from ldm_studio.engine.catalog import human_size
 
     rows = [("NAME", "FAMILY", "TYPE", "SIZE", "HASH", "STATUS")]
     for entry in entries:

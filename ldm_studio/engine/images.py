@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageFilter, ImageOps
 
+from ldm_studio.engine.catalog import file_sha256 as file_sha256  # re-exported: one hash for all files
 from ldm_studio.engine.errors import GenerationError
 
 RESIZE_MODES = ("resize", "crop", "pad")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def open_image(path: str | Path, mode: str = "RGB") -> Image.Image:

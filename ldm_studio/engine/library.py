@@ -1,9 +1,10 @@
-"""The model library: every checkpoint and diffusers folder in the user's model folders.
+"""The model library: every checkpoint and diffusers folder in the user's model folders, described.
 
-Scanning is meant for a background thread (no Qt here). Each entry carries the A1111-compatible
-"AutoV2" short hash (first 10 hex digits of the SHA-256 of the whole file), which goes into PNG
-metadata as ``Model hash``. Hashes and inspection results are cached by path, size and
-modification time, so a multi-GB file is read once, not at every scan.
+Built on the catalogue (``engine.catalog``: which files are models, where they are, how they are
+hashed); this adds what needs reading the files: family, loadability, prediction type and the
+A1111-compatible "AutoV2" short hash that goes into PNG metadata as ``Model hash``. Scanning is
+meant for a background thread (no Qt here). Hashes and inspection results are cached by path, size
+and modification time, so a multi-GB file is read once, not at every scan.
 
 A diffusers folder has no A1111 hash; its hash is the SHA-256 of a manifest listing every file's
 relative path and SHA-256, sorted. That covers everything that changes its images, gives the same
@@ -21,24 +22,40 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ldm_studio.engine.checkpoints.settings import get_model_settings, write_json_atomically
+from ldm_studio.engine.catalog import (
+    AUTOV2_LENGTH,
+    CHECKPOINT,
+    CHECKPOINT_SUFFIXES,
+    CHUNK_BYTES,  # noqa: F401 - re-exported for callers of this module
+    add_folder,
+    bundled_models_dir,
+    family_label,
+    file_sha256,
+    file_type,
+    find_all,
+    library_folders,
+    model_name,
+    remove_folder,
+    user_folders,
+)
+from ldm_studio.engine.checkpoints.settings import get_model_settings
 from ldm_studio.engine.errors import ModelLoadError
-from ldm_studio.paths import resource, user_dirs
+from ldm_studio.paths import user_dirs, write_json_atomically
 
 log = logging.getLogger(__name__)
 
-MODEL_SUFFIXES = (".safetensors", ".ckpt")
-FOLDERS_FILE = "model_folders.json"
+# Kept under their old names for callers of this module; the catalogue owns them now.
+MODEL_SUFFIXES = CHECKPOINT_SUFFIXES
+SHORT_HASH_LENGTH = AUTOV2_LENGTH
+FOLDERS_FILE = CHECKPOINT.folders_filename
 CACHE_FILE = "model_library_cache.json"
-SHORT_HASH_LENGTH = 10
-CHUNK_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
     path: Path
-    family: str  # see engine.checkpoints.FAMILY_LABELS; "unreadable" for damaged files
+    family: str  # an engine.catalog.FAMILIES key; "unreadable" for damaged files
     size: int  # bytes on disk
     file_type: str  # "safetensors", "ckpt" or "diffusers"
     short_hash: str  # AutoV2; "" when hashing was skipped
@@ -47,15 +64,9 @@ class ModelEntry:
     prediction_type: str = "epsilon"
     bundled: bool = False  # shipped with LDM Studio
 
-
-def file_sha256(path: Path, should_stop: Callable[[], bool] | None = None) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(CHUNK_BYTES):
-            digest.update(chunk)
-            if should_stop is not None and should_stop():
-                raise InterruptedError("hashing cancelled")
-    return digest.hexdigest()
+    @property
+    def family_label(self) -> str:
+        return family_label(self.family)
 
 
 class LibraryCache:
@@ -136,41 +147,20 @@ def short_hash(path: Path, cache_path: Path | None = None) -> str:
     path = Path(path)
     digest = folder_sha256(path, cache) if path.is_dir() else cache.sha256(path)
     cache.save()
-    return digest[:SHORT_HASH_LENGTH]
+    return CHECKPOINT.short_hash(digest)
 
 
 def user_model_folders() -> list[Path]:
     """Folders the user added to the library (the default models folder is always included)."""
-    try:
-        data = json.loads((user_dirs().config / FOLDERS_FILE).read_text(encoding="utf-8"))
-    except (FileNotFoundError, UnicodeDecodeError, json.JSONDecodeError):
-        return []
-    return [Path(item) for item in data if isinstance(item, str)] if isinstance(data, list) else []
+    return user_folders(CHECKPOINT)
 
 
 def add_model_folder(folder: Path) -> list[Path]:
-    folder = Path(folder).expanduser().resolve()
-    if not folder.is_dir():
-        raise ModelLoadError(f"{folder} is not a folder")
-    folders = user_model_folders()
-    if folder not in folders:
-        folders.append(folder)
-    write_json_atomically(user_dirs().config / FOLDERS_FILE, [str(f) for f in folders])
-    return folders
+    return add_folder(folder, CHECKPOINT)
 
 
 def remove_model_folder(folder: Path) -> list[Path]:
-    folder = Path(folder).expanduser().resolve()
-    folders = [f for f in user_model_folders() if f != folder]
-    write_json_atomically(user_dirs().config / FOLDERS_FILE, [str(f) for f in folders])
-    return folders
-
-
-def bundled_models_dir() -> Path | None:
-    try:
-        return resource("models")
-    except FileNotFoundError:
-        return None
+    return remove_folder(folder, CHECKPOINT)
 
 
 class ModelLibrary:
@@ -182,20 +172,11 @@ class ModelLibrary:
     @classmethod
     def default(cls) -> ModelLibrary:
         """The user's models folder, the folders they added, and the models shipped with LDM Studio."""
-        dirs = user_dirs()
-        folders = [dirs.models, *user_model_folders()]
-        return cls(folders, default_cache_path(), bundled_dir=bundled_models_dir())
+        return cls(library_folders(CHECKPOINT), default_cache_path(), bundled_dir=bundled_models_dir())
 
     def candidates(self) -> list[tuple[Path, bool]]:
         """(path, bundled) for every checkpoint file and diffusers folder, without duplicates."""
-        found: dict[Path, bool] = {}
-        roots = [(folder, False) for folder in self.folders]
-        if self.bundled_dir is not None:
-            roots.append((self.bundled_dir, True))
-        for root, bundled in roots:
-            for path in _walk(root):
-                found.setdefault(path.resolve(), bundled)
-        return sorted(found.items(), key=lambda item: (not item[1], item[0].name.lower()))
+        return [(found.path, found.bundled) for found in find_all(self.folders, self.bundled_dir, CHECKPOINT)]
 
     def scan(
         self,
@@ -236,12 +217,12 @@ class ModelLibrary:
             except OSError as error:
                 log.warning("could not hash %s: %s", path, error)
         return ModelEntry(
-            name=path.name if path.is_dir() else path.stem,
+            name=model_name(path),
             path=path,
             family=summary["family"],
             size=summary["size"],
             file_type=summary["file_type"],
-            short_hash=digest[:SHORT_HASH_LENGTH],
+            short_hash=CHECKPOINT.short_hash(digest),
             loadable=summary["loadable"],
             reason=summary["reason"],
             prediction_type=saved or summary.get("prediction_type", "epsilon"),
@@ -272,7 +253,7 @@ class ModelLibrary:
             summary = {
                 "family": "unreadable",
                 "size": path.stat().st_size if path.is_file() else 0,
-                "file_type": "diffusers" if path.is_dir() else path.suffix.lower().lstrip("."),
+                "file_type": file_type(path),
                 "loadable": False,
                 "reason": str(error),
                 "prediction_type": "epsilon",
@@ -282,29 +263,8 @@ class ModelLibrary:
         return summary
 
 
-def _walk(root: Path) -> list[Path]:
-    """Checkpoint files and diffusers folders under ``root`` (not descending into a model folder)."""
-    if not root.is_dir():
-        return []
-    if (root / "model_index.json").is_file():
-        return [root]
-    found = []
-    try:
-        children = sorted(root.iterdir())
-    except OSError as error:
-        log.warning("cannot list %s: %s", root, error)
-        return []
-    for child in children:
-        if child.name.startswith("."):
-            continue
-        if child.is_dir():
-            found.extend(_walk(child))
-        elif child.suffix.lower() in MODEL_SUFFIXES:
-            found.append(child)
-    return found
-
-
 def entry_to_dict(entry: ModelEntry) -> dict[str, Any]:
     data = asdict(entry)
     data["path"] = str(entry.path)
+    data["family_label"] = entry.family_label
     return data

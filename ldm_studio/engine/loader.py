@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from ldm_studio.engine.catalog import CHECKPOINT_SUFFIXES
 from ldm_studio.engine.device import Placement, placement
 from ldm_studio.engine.errors import ModelLoadError
 from ldm_studio.engine.precision import channels_last_vae, wants_bf16_autocast
@@ -22,7 +23,6 @@ log = logging.getLogger(__name__)
 
 EXTERNAL_COMPONENT_FILE = "ldm_studio_external.json"
 PREVIEW_FILE = "preview.json"
-CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 
 
 @dataclass
@@ -80,24 +80,19 @@ def read_model_index(folder: Path) -> dict[str, Any]:
         raise ModelLoadError(f"{index_file} cannot be read: {error}") from error
 
 
-def family_of(model_index: dict[str, Any]) -> str:
-    class_name = str(model_index.get("_class_name", ""))
-    if "XL" in class_name:
-        return "sdxl"
-    encoder = model_index.get("text_encoder") or [None, None]
-    if encoder[1] not in (None, "CLIPTextModel"):
-        return "ldm-studio"
-    return "sd"
-
-
 def _folder_family(folder: Path) -> str:
-    """sd1 / sd2 / sdxl / ldm-studio, as the model library names them; the index's guess otherwise."""
-    from ldm_studio.engine.checkpoints import inspect_model
+    """sd1 / sd2 / sdxl / ldm-studio (engine.catalog.FAMILIES): the same detector as the library's,
+    from the model index alone where a config it reads is damaged."""
+    from ldm_studio.engine.checkpoints.inspect import folder_family, inspect_model
 
     try:
         return str(inspect_model(folder).family)
     except ModelLoadError:
-        return family_of(read_model_index(folder))
+        pass
+    try:
+        return folder_family(folder, read_model_index(folder))
+    except ModelLoadError:
+        return "unknown"
 
 
 def _external_component(folder: Path, name: str, dtype: torch.dtype) -> Any | None:

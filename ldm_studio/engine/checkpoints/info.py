@@ -5,19 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ldm_studio.engine.catalog import FAMILY_LABELS as FAMILY_LABELS  # re-exported: one family table
+from ldm_studio.engine.catalog import family_label
 from ldm_studio.engine.checkpoints.layout import TextEncoderLayout, UNetLayout, VaeLayout
 
-FAMILY_LABELS = {
-    "sd1": "Stable Diffusion 1.x",
-    "sd2": "Stable Diffusion 2.x",
-    "sdxl": "Stable Diffusion XL",
-    "ldm-studio": "LDM Studio model",
-    "vae": "VAE (autoencoder) on its own",
-    "lora": "LoRA",
-    "embedding": "textual inversion embedding",
-    "controlnet": "ControlNet",
-    "unknown": "unknown",
-}
 SUPPORTED = (
     "supported: Stable Diffusion 1.x, 2.x (512 epsilon and 768-v) and SDXL base checkpoints "
     "(.safetensors or .ckpt in the original layout) and diffusers model folders"
@@ -46,7 +37,7 @@ def estimate_memory(
 class ModelInfo:
     path: Path
     file_type: str  # "safetensors", "ckpt" (any pickle) or "diffusers" (a folder)
-    family: str  # a FAMILY_LABELS key
+    family: str  # an engine.catalog.FAMILIES key
     loadable: bool
     reason: str  # why it cannot load, or "" when it can
     file_size: int  # bytes on disk (a folder: all its files)
@@ -63,7 +54,7 @@ class ModelInfo:
 
     @property
     def family_label(self) -> str:
-        return FAMILY_LABELS.get(self.family, self.family)
+        return family_label(self.family)
 
     @property
     def parameter_count(self) -> int:

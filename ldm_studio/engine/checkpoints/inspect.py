@@ -12,6 +12,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ldm_studio.engine.catalog import (
+    CHECKPOINT_SUFFIXES,
+    DIFFUSERS_MARKER,
+    PICKLE_SUFFIXES,
+    SAFETENSORS_SUFFIX,
+)
 from ldm_studio.engine.checkpoints import layout as layouts
 from ldm_studio.engine.checkpoints.info import SUPPORTED, ModelInfo
 from ldm_studio.engine.checkpoints.layout import (
@@ -26,7 +32,6 @@ from ldm_studio.engine.checkpoints.prediction import guess_prediction
 from ldm_studio.engine.checkpoints.tensors import TensorTable, read_safetensors_header
 from ldm_studio.engine.errors import ModelLoadError
 
-PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIXES = ("first_stage_model.", "vae.")
 SD1_TEXT_PREFIX = "cond_stage_model.transformer."
@@ -67,7 +72,7 @@ def read_tensor_table(path: Path) -> tuple[TensorTable, str]:
     if not path.is_file():
         raise ModelLoadError(f"{path} does not exist or is not a file")
     suffix = path.suffix.lower()
-    if suffix == ".safetensors":
+    if suffix == SAFETENSORS_SUFFIX:
         if path.stat().st_size and sniff_format(path) in ("zip", "pickle"):
             raise ModelLoadError(
                 f"{path.name} is a pickled checkpoint with a .safetensors name; rename it to .ckpt"
@@ -281,11 +286,9 @@ def _read_json(file: Path) -> dict[str, Any]:
 
 
 def inspect_folder(folder: Path) -> ModelInfo:
-    index_file = folder / "model_index.json"
+    index_file = folder / DIFFUSERS_MARKER
     if not index_file.is_file():
-        inside = sorted(
-            p.name for p in folder.iterdir() if p.suffix.lower() in (".safetensors", *PICKLE_SUFFIXES)
-        )
+        inside = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in CHECKPOINT_SUFFIXES)
         hint = f"; it holds {', '.join(inside[:3])}: open that file instead" if inside else ""
         raise ModelLoadError(
             f"{folder.name} is not a diffusers model folder: it has no model_index.json{hint}"
@@ -312,7 +315,7 @@ def inspect_folder(folder: Path) -> ModelInfo:
     )
     if not unet_config:
         problems.append("it has no unet/config.json")
-    family = _folder_family(folder, index, unet_config)
+    family = folder_family(folder, index, unet_config)
     scheduler_file = folder / "scheduler" / "scheduler_config.json"
     scheduler = _read_json(scheduler_file) if scheduler_file.is_file() else {}
     guess = guess_prediction(folder, family, None, scheduler)
@@ -335,7 +338,9 @@ def inspect_folder(folder: Path) -> ModelInfo:
     )
 
 
-def _folder_family(folder: Path, index: dict[str, Any], unet_config: dict[str, Any]) -> str:
+def folder_family(folder: Path, index: dict[str, Any], unet_config: dict[str, Any] | None = None) -> str:
+    """The family of a diffusers folder from its model_index.json, UNet and text encoder configs."""
+    unet_config = unet_config or {}
     if "XL" in str(index.get("_class_name", "")):
         return "sdxl"
     encoder = index.get("text_encoder") or [None, None]
@@ -378,16 +383,14 @@ def _unet_from_config(config: dict[str, Any]) -> UNetLayout | None:
 
 
 def _weight_files(component: Path) -> list[Path]:
-    return [
-        p for p in component.iterdir() if p.suffix in (".safetensors", ".bin", ".pt", ".pth") and p.is_file()
-    ]
+    return [p for p in component.iterdir() if p.suffix.lower() in CHECKPOINT_SUFFIXES and p.is_file()]
 
 
 def _component_parameters(component: Path) -> int:
     """Parameters from safetensors headers (no weights read); other formats estimated from size."""
     total = 0
     for file in _weight_files(component):
-        if file.suffix == ".safetensors":
+        if file.suffix.lower() == SAFETENSORS_SUFFIX:
             try:
                 total += read_safetensors_header(file).numel()
                 continue
@@ -401,20 +404,12 @@ def _folder_dtype(component: Path) -> str:
     if not component.is_dir():
         return ""
     for file in _weight_files(component):
-        if file.suffix == ".safetensors":
+        if file.suffix.lower() == SAFETENSORS_SUFFIX:
             try:
                 return read_safetensors_header(file).main_dtype()
             except ModelLoadError:
                 return ""
     return ""
-
-
-def human_size(size: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.2f} {unit}"
-        size /= 1000
-    return f"{size:.2f} TB"
 
 
 def human_count(count: int) -> str:

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from ldm_studio.paths import user_dirs
+from ldm_studio.paths import user_dirs, write_json_atomically
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +40,6 @@ def _read_all(file: Path) -> dict[str, dict[str, Any]]:
         if isinstance(data, dict)
         else {}
     )
-
-
-def write_json_atomically(file: Path, data: Any) -> None:
-    file.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, indent=1, sort_keys=True)
-        os.replace(temporary, file)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def get_model_settings(path: Path) -> dict[str, Any]:
