@@ -41,6 +41,7 @@ def main() -> None:
 
     from ldm_studio.app.backend import TorchBackend
     from ldm_studio.app.saving import save_finished
+    from ldm_studio.app.session import Session
     from ldm_studio.app.settings import Settings
     from ldm_studio.app.worker import EngineWorker
     from ldm_studio.engine.request import GenerationRequest
@@ -52,7 +53,7 @@ def main() -> None:
     model = bench_model(args.model, scratch)
     store = GalleryStore(scratch / "gallery")
     worker = EngineWorker(TorchBackend, lambda result: save_finished(store, result))
-    window = MainWindow(worker, Settings(), user_dirs().ensure())
+    window = MainWindow(Session(worker, Settings(), user_dirs().ensure()))
     window.show()
 
     def wait_for(signal, start) -> tuple[float, tuple]:  # noqa: ANN001
@@ -76,7 +77,7 @@ def main() -> None:
         request = GenerationRequest(f"a red apple number {click}", seed=click, steps=args.steps, guidance=5)
         window.prompt_panel.set_request(request.replace(width=args.size, height=args.size))
         seconds, (update,) = wait_for(worker.jobFinished, window.generate)
-        assert update.saved and window.results.count() == 1, "the image was not shown and saved"
+        assert update.saved and window.create_page.results.count() == 1, "the image was not shown and saved"
         rows.append((seconds, update.result.elapsed))
     worker.shutdown()
 

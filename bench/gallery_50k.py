@@ -106,6 +106,7 @@ def child_open(root: str) -> dict:
     t0 = float(os.environ["BENCH_T0"])
     from PySide6.QtWidgets import QApplication, QMainWindow
 
+    from ldm_studio.app.gallery_actions import GalleryActions
     from ldm_studio.gallery.index import GalleryIndex
     from ldm_studio.gallery.store import GalleryStore
     from ldm_studio.gallery.thumbnails import ThumbnailCache
@@ -116,7 +117,8 @@ def child_open(root: str) -> dict:
     apply_style(app)
     imported = time.time() - t0
     window = QMainWindow()
-    panel = GalleryPanel(GalleryStore(root), GalleryIndex(), ThumbnailCache())  # scans in the background
+    # scans in the background
+    panel = GalleryPanel(GalleryActions(GalleryStore(root), GalleryIndex(), ThumbnailCache()))
     scanned = []
     panel.model.reconciled.connect(lambda report: scanned.append(time.time() - t0))
     window.setCentralWidget(panel)
@@ -132,11 +134,11 @@ def child_open(root: str) -> dict:
     search_times = []
     for text in typed_prefixes():
         start = time.perf_counter()
-        panel.search_box.setText(text)
+        panel.toolbar.search_box.setText(text)
         panel.apply_filters()
         panel.grid.viewport().repaint()
         search_times.append(time.perf_counter() - start)
-    panel.search_box.setText("")
+    panel.toolbar.search_box.setText("")
     panel.apply_filters()
 
     start = time.perf_counter()
@@ -149,7 +151,7 @@ def child_open(root: str) -> dict:
         app.processEvents()
         time.sleep(0.005)
     rows = panel.model.rowCount()
-    panel.shutdown()
+    panel.actions.shutdown()
     return {
         "imports": imported,
         "constructed": constructed,

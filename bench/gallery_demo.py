@@ -32,6 +32,7 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication, QMainWindow
 
     from bench.gallery_synthetic import build_gallery
+    from ldm_studio.app.gallery_actions import GalleryActions
     from ldm_studio.gallery.index import GalleryIndex
     from ldm_studio.gallery.store import GalleryStore
     from ldm_studio.gallery.thumbnails import ThumbnailCache
@@ -46,9 +47,10 @@ def main() -> int:
     apply_style(app)
     window = QMainWindow()
     window.setWindowTitle("LDM Studio — Gallery")
-    panel = GalleryPanel(store, GalleryIndex(), ThumbnailCache())
-    panel.status_message.connect(lambda text: window.statusBar().showMessage(text, 5000))
-    panel.reuse_requested.connect(lambda meta, mode: print(f"reuse {mode}: {meta.prompt!r} seed {meta.seed}"))
+    panel = GalleryPanel(GalleryActions(store, GalleryIndex(), ThumbnailCache()))
+    panel.actions.status.connect(lambda text: window.statusBar().showMessage(text, 5000))
+    reuse = panel.actions.reuseRequested
+    reuse.connect(lambda meta, mode: print(f"reuse {mode}: {meta.prompt!r} seed {meta.seed}"))
     window.setCentralWidget(panel)
     window.resize(1360, 860)
     window.show()
@@ -57,7 +59,7 @@ def main() -> int:
         panel.model.set_favourite([1, 4, 9], True)
         panel.select_rows([2, 3])
         if args.search:
-            panel.search_box.setText(args.search)
+            panel.toolbar.search_box.setText(args.search)
             panel.apply_filters()
         if args.viewer:
             panel.open_viewer(0)
@@ -65,7 +67,7 @@ def main() -> int:
     def capture() -> None:
         window.grab().save(str(args.screenshot))
         print(args.screenshot)
-        panel.shutdown()
+        panel.actions.shutdown()
         app.quit()
 
     panel.model.reconciled.connect(lambda report: QTimer.singleShot(0, arrange))

@@ -36,6 +36,7 @@ def measure(model_path: str | None, worker_threads: int, generations: int) -> No
     from PySide6.QtWidgets import QApplication
 
     from ldm_studio.app.backend import TorchBackend
+    from ldm_studio.app.session import Session
     from ldm_studio.app.settings import Settings
     from ldm_studio.app.worker import EngineWorker
     from ldm_studio.engine.request import GenerationRequest
@@ -53,7 +54,7 @@ def measure(model_path: str | None, worker_threads: int, generations: int) -> No
     os.environ["LDM_STUDIO_HOME"] = str(scratch / "home")
     model_path = model_path or _prepared_model(scratch)
     worker = EngineWorker(Backend)
-    window = MainWindow(worker, Settings(), user_dirs().ensure())
+    window = MainWindow(Session(worker, Settings(), user_dirs().ensure()))
     window.show()
 
     lateness: list[float] = []

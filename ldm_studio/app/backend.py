@@ -10,7 +10,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ldm_studio.app.jobs import BranchPoint, WalkSpec
+from ldm_studio.engine.events import Cancelled, Failed, Finished
+from ldm_studio.engine.preview_settings import PreviewSettings
+from ldm_studio.engine.request import GenerationRequest
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from ldm_studio.engine.events import Event
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +73,13 @@ def human_size(size: int) -> str:
     return catalogue_human_size(size)
 
 
+OnEvent = Callable[["Event"], None]
+ShouldStop = Callable[[], bool]
+
+
 class Backend(Protocol):
+    """What the worker drives. Branch and export state is passed in (the session owns it), never kept."""
+
     def inspect(self, path: Path) -> ModelPreview | None: ...
 
     def load(self, path: Path, device: str, dtype: str) -> ModelSummary: ...
@@ -72,18 +88,35 @@ class Backend(Protocol):
 
     def generate(
         self,
-        request: Any,
-        on_event: Callable[[Any], None],
-        should_stop: Callable[[], bool],
-        preview: Any,
-        branch_from: int | None = None,
-    ) -> Any: ...
+        request: GenerationRequest,
+        on_event: OnEvent,
+        should_stop: ShouldStop,
+        preview: PreviewSettings,
+        branch: BranchPoint | None = None,
+    ) -> Finished | Cancelled | Failed: ...
 
     def export_timeline(
-        self, path: Path, *, full: bool, fps: float, hold: float, on_progress: Progress, should_stop
+        self,
+        finished: Finished,
+        path: Path,
+        *,
+        full: bool,
+        fps: float,
+        hold: float,
+        on_progress: Progress,
+        should_stop: ShouldStop,
     ) -> Path: ...
 
-    def walk(self, walk: Any, folder: Path, out: Path, *, fps: float, on_frame, should_stop) -> Path: ...
+    def walk(
+        self,
+        walk: WalkSpec,
+        folder: Path,
+        out: Path,
+        *,
+        fps: float,
+        on_frame: Callable[[int, int, Image.Image], None],
+        should_stop: ShouldStop,
+    ) -> Path: ...
 
     def unload(self) -> None: ...
 
@@ -113,8 +146,7 @@ class TorchBackend:
     """The real engine. Lives on, and is only touched from, the worker thread."""
 
     def __init__(self, cache_dir: Path | None = None) -> None:
-        self._model: Any = None
-        self._last: Any = None  # the last Finished with its trajectory: what branch and export use
+        self._model: Any = None  # engine.loader.LoadedModel, imported on the worker thread
         self._cache_dir = cache_dir
         self._threads_set = False
         self._summary: ModelSummary | None = None
@@ -196,48 +228,57 @@ class TorchBackend:
             examples=_read_lines(folder / "examples.txt") if model.path.is_dir() else (),
         )
 
-    def generate(self, request, on_event, should_stop, preview, branch_from=None):
-        from ldm_studio.engine.events import Failed, Finished
+    def generate(
+        self,
+        request: GenerationRequest,
+        on_event: OnEvent,
+        should_stop: ShouldStop,
+        preview: PreviewSettings,
+        branch: BranchPoint | None = None,
+    ) -> Finished | Cancelled | Failed:
         from ldm_studio.engine.generate import Branch, generate
 
+        refusal = self._refusal(request, branch)
+        if refusal is not None:
+            on_event(refusal)
+            return refusal
+        engine_branch = None
+        if branch is not None:
+            engine_branch = Branch(branch.parent.trajectory, branch.step, branch.parent.request)
+        return generate(
+            self._model, request, on_event, should_stop, preview, keep_trajectory=True, branch=engine_branch
+        )
+
+    def _refusal(self, request: GenerationRequest, branch: BranchPoint | None) -> Failed | None:
         if self._model is None:
-            failure = Failed("No model is loaded: open a model first.")
-            on_event(failure)
-            return failure
+            return Failed("No model is loaded: open a model first.")
         if request.model and not _same_path(request.model, self._model.path):
             # queued for a model whose load failed: never make it with another model
-            failure = Failed(f"{Path(request.model).name} is not loaded, so this generation did not run.")
-            on_event(failure)
-            return failure
-        branch = None
-        if branch_from is not None:
-            if self._last is None or self._last.trajectory is None:
-                failure = Failed("There is no finished generation to branch from.")
-                on_event(failure)
-                return failure
-            parent = self._last.request
-            # the latent fixes the seed, size and batch; prompt, guidance, sampler and steps may change
-            request = request.replace(
-                seed=parent.seed, width=parent.width, height=parent.height, batch_size=parent.batch_size
-            )
-            branch = Branch(self._last.trajectory, branch_from, parent)
-        result = generate(
-            self._model, request, on_event, should_stop, preview, keep_trajectory=True, branch=branch
-        )
-        if isinstance(result, Finished):
-            self._last = result
-        return result
+            return Failed(f"{Path(request.model).name} is not loaded, so this generation did not run.")
+        if branch is not None and branch.parent.trajectory is None:
+            return Failed("There is no finished generation to branch from.")
+        return None
 
-    def export_timeline(self, path, *, full, fps, hold, on_progress, should_stop):
+    def export_timeline(
+        self,
+        finished: Finished,
+        path: Path,
+        *,
+        full: bool,
+        fps: float,
+        hold: float,
+        on_progress: Progress,
+        should_stop: ShouldStop,
+    ) -> Path:
         from ldm_studio.engine.animation import export_animation, timeline_frames
         from ldm_studio.engine.errors import GenerationError
 
-        if self._model is None or self._last is None or self._last.trajectory is None:
+        if self._model is None or finished.trajectory is None:
             raise GenerationError("Generate an image first: its denoising is what gets exported.")
-        request = self._last.request
+        request = finished.request
         frames = timeline_frames(
             self._model,
-            self._last.trajectory,
+            finished.trajectory,
             (request.width, request.height),
             full=full,
             on_progress=on_progress,
@@ -245,9 +286,19 @@ class TorchBackend:
         )
         return export_animation(frames, Path(path), fps=fps, hold_last=hold)
 
-    def walk(self, walk, folder, out, *, fps, on_frame, should_stop):
+    def walk(
+        self,
+        walk: WalkSpec,
+        folder: Path,
+        out: Path,
+        *,
+        fps: float,
+        on_frame: Callable[[int, int, Image.Image], None],
+        should_stop: ShouldStop,
+    ) -> Path:
         from ldm_studio.engine.animation import export_animation
         from ldm_studio.engine.errors import GenerationError
+        from ldm_studio.engine.walk import WalkRequest
         from ldm_studio.engine.walk import walk as run_walk
 
         if self._model is None:
@@ -255,15 +306,15 @@ class TorchBackend:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
 
-        def keep(index: int, total: int, image) -> None:
+        def keep(index: int, total: int, image: Image.Image) -> None:
             image.save(folder / f"frame_{index:04d}.png")
             on_frame(index, total, image)
 
-        frames = run_walk(self._model, walk, keep, should_stop)
+        request = WalkRequest(walk.start, walk.to_seed, walk.to_prompt, walk.frames)
+        frames = run_walk(self._model, request, keep, should_stop)
         return export_animation(frames, Path(out), fps=fps, hold_last=0.5)
 
     def unload(self) -> None:
-        self._last = None
         self._summary = None
         self._loaded_with = None
         if self._model is not None:

@@ -28,6 +28,7 @@ from PySide6.QtGui import QImage, QPixmap
 
 from ldm_studio.app.gallery_thumbnails import ThumbnailLoader
 from ldm_studio.gallery.index import GalleryEntry, GalleryIndex, GalleryQuery, ReconcileReport
+from ldm_studio.gallery.metadata import ImageMetadata
 from ldm_studio.gallery.thumbnails import ThumbnailCache
 
 PAGE = 200
@@ -194,9 +195,12 @@ class GalleryModel(QAbstractListModel):
     def entries(self, rows: list[int]) -> list[GalleryEntry]:
         return [entry for row in rows if (entry := self.entry(row)) is not None]
 
-    def add_saved(self, path: str | Path) -> GalleryEntry | None:
-        """Index a just-saved image and show it at once when it matches the current view."""
-        entry = self.index_db.add(path)
+    def add_saved(self, path: str | Path, metadata: ImageMetadata | None = None) -> GalleryEntry | None:
+        """Index a just-saved image and show it at once when it matches the current view.
+
+        With ``metadata`` (what the saver wrote) the file is not read again.
+        """
+        entry = self.index_db.add(path) if metadata is None else self.index_db.add_known(path, metadata)
         if entry is None or entry.id in self._rows:
             return entry
         if not self.index_db.search_ids_within([entry.id], self.query):

@@ -11,36 +11,37 @@ import queue
 import threading
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+import numpy as np
+from PIL import Image
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from ldm_studio.app.backend import Backend
-from ldm_studio.engine.events import Cancelled
+from ldm_studio.app.jobs import (
+    TASK_CONVERT,
+    TASK_EXPORT,
+    TASK_WALK,
+    BranchPoint,
+    FinishedUpdate,
+    SavedImage,
+    StepUpdate,
+    WalkSpec,
+)
+from ldm_studio.engine.errors import CancelledError, ModelLoadError
+from ldm_studio.engine.events import Cancelled, Event, Failed, Finished, Started, Step
+from ldm_studio.engine.preview_settings import PreviewSettings
+from ldm_studio.engine.request import GenerationRequest
 
 log = logging.getLogger(__name__)
 
+__all__ = ["EngineWorker", "FinishedUpdate", "StepUpdate", "qimage_from_array", "qimage_from_pil"]
 
-@dataclass(frozen=True)
-class StepUpdate:
-    index: int
-    total: int
-    elapsed: float
-    timestep: float
-    sigma: float | None
-    image: QImage | None
-    noisy: QImage | None = None
-
-
-@dataclass(frozen=True)
-class FinishedUpdate:
-    images: list[QImage]
-    result: Any  # engine.events.Finished
-    saved: list[Path] = field(default_factory=list)
-    save_error: str = ""
+Saver = Callable[[Finished], list[SavedImage]]
+TaskProgress = Callable[..., None]  # (done, total, image: QImage | None = None)
+TaskRun = Callable[[Backend, TaskProgress, Callable[[], bool]], Path]
 
 
 @dataclass(frozen=True)
@@ -52,19 +53,19 @@ class _LoadJob:
 
 @dataclass(frozen=True)
 class _GenerateJob:
-    request: Any
-    preview: Any
+    request: GenerationRequest
+    preview: PreviewSettings
     stop: threading.Event
-    branch_from: int | None = None
+    branch: BranchPoint | None = None
     epoch: int = 0  # the cancel count when it was queued: a later cancel covers it
 
 
 @dataclass(frozen=True)
 class _TaskJob:
-    """Longer work that is not one generation: timeline export, latent walk."""
+    """Longer work that is not one generation: timeline export, latent walk, checkpoint conversion."""
 
-    kind: str  # "export" | "walk"
-    run: Callable[[Any, Callable, Callable[[], bool]], Any]  # (backend, progress, should_stop) -> result
+    kind: str  # TASK_EXPORT | TASK_WALK | TASK_CONVERT
+    run: TaskRun
     stop: threading.Event
     epoch: int = 0
 
@@ -72,16 +73,14 @@ class _TaskJob:
 _SHUTDOWN = object()
 
 
-def qimage_from_array(array: Any) -> QImage:
+def qimage_from_array(array: np.ndarray) -> QImage:
     """An H x W x 3 uint8 array as a QImage that owns its memory."""
     height, width, _ = array.shape
     data = array.tobytes()
     return QImage(data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
 
 
-def qimage_from_pil(image: Any) -> QImage:
-    import numpy as np
-
+def qimage_from_pil(image: Image.Image) -> QImage:
     return qimage_from_array(np.asarray(image.convert("RGB")))
 
 
@@ -91,7 +90,7 @@ class EngineWorker(QObject):
     modelLoaded = Signal(object)  # ModelSummary
     modelFailed = Signal(str)
     modelUnloaded = Signal()  # a failed switch left no model loaded (the previous could not come back)
-    jobStarted = Signal(object)  # the resolved GenerationRequest
+    jobStarted = Signal(object)  # the resolved GenerationRequest (seed and size known)
     jobStep = Signal(object)  # StepUpdate
     jobFinished = Signal(object)  # FinishedUpdate
     jobCancelled = Signal(object)  # engine.events.Cancelled
@@ -104,7 +103,7 @@ class EngineWorker(QObject):
     def __init__(
         self,
         backend_factory: Callable[[], Backend],
-        save_results: Callable[[Any], list[Path]] | None = None,
+        save_results: Saver | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -116,7 +115,6 @@ class EngineWorker(QObject):
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="engine-worker", daemon=True)
         self._started = False
-        self._last_saved: list[Path] = []  # worker thread only: the parent of the next branch
 
     # ---- GUI-thread API -------------------------------------------------------------------------
     def start(self) -> None:
@@ -128,42 +126,50 @@ class EngineWorker(QObject):
         self.start()
         self._jobs.put(_LoadJob(Path(path), device, dtype))
 
-    def generate(self, request: Any, preview: Any, branch_from: int | None = None) -> None:
-        """Queue a generation; with ``branch_from``, continue the last result from that step."""
+    def generate(
+        self, request: GenerationRequest, preview: PreviewSettings, branch: BranchPoint | None = None
+    ) -> None:
+        """Queue a generation; with ``branch``, continue that finished result from its step."""
         self.start()
         with self._lock:
-            self._jobs.put(_GenerateJob(request, preview, threading.Event(), branch_from, self._cancels))
+            self._jobs.put(_GenerateJob(request, preview, threading.Event(), branch, self._cancels))
 
-    def export_timeline(self, path: Path, *, full: bool, fps: float, hold: float) -> None:
-        def run(backend, progress, should_stop):
+    def export_timeline(self, finished: Finished, path: Path, *, full: bool, fps: float, hold: float) -> None:
+        def run(backend: Backend, progress: TaskProgress, should_stop: Callable[[], bool]) -> Path:
             return backend.export_timeline(
-                Path(path), full=full, fps=fps, hold=hold, on_progress=progress, should_stop=should_stop
+                finished,
+                Path(path),
+                full=full,
+                fps=fps,
+                hold=hold,
+                on_progress=progress,
+                should_stop=should_stop,
             )
 
-        self._put_task("export", run)
+        self._put_task(TASK_EXPORT, run)
 
-    def walk(self, walk: Any, folder: Path, out: Path, fps: float) -> None:
-        def run(backend, progress, should_stop):
-            def frame(index, total, image):
+    def walk(self, walk: WalkSpec, folder: Path, out: Path, fps: float) -> None:
+        def run(backend: Backend, progress: TaskProgress, should_stop: Callable[[], bool]) -> Path:
+            def frame(index: int, total: int, image: Image.Image) -> None:
                 progress(index, total, qimage_from_pil(image))
 
             return backend.walk(
                 walk, Path(folder), Path(out), fps=fps, on_frame=frame, should_stop=should_stop
             )
 
-        self._put_task("walk", run)
+        self._put_task(TASK_WALK, run)
 
     def convert_checkpoint(self, path: Path) -> None:
         """Write a .safetensors copy of a .ckpt that loads safely (weights_only)."""
 
-        def run(backend, progress, should_stop):
+        def run(backend: Backend, progress: TaskProgress, should_stop: Callable[[], bool]) -> Path:
             from ldm_studio.engine.checkpoints import convert_ckpt_to_safetensors
 
             return convert_ckpt_to_safetensors(Path(path))
 
-        self._put_task("convert", run)
+        self._put_task(TASK_CONVERT, run)
 
-    def _put_task(self, kind: str, run: Callable) -> None:
+    def _put_task(self, kind: str, run: TaskRun) -> None:
         self.start()
         with self._lock:
             self._jobs.put(_TaskJob(kind, run, threading.Event(), self._cancels))
@@ -246,7 +252,7 @@ class EngineWorker(QObject):
                 self.modelInspected.emit(preview)
             summary = backend.load(job.path, job.device, job.dtype)
         except Exception as error:
-            from_engine = type(error).__name__ == "ModelLoadError"
+            from_engine = isinstance(error, ModelLoadError)
             message = str(error) if from_engine else f"Could not load {job.path.name}: {error}"
             log.error("model load failed: %s\n%s", message, traceback.format_exc())
             after = backend.current()
@@ -265,41 +271,34 @@ class EngineWorker(QObject):
         with self._lock:
             self._current_stop = job.stop
         try:
-            if job.branch_from is None:
-                result = backend.generate(job.request, self._forward, job.stop.is_set, job.preview)
-            else:
-                result = backend.generate(
-                    job.request, self._forward, job.stop.is_set, job.preview, branch_from=job.branch_from
-                )
+            result = backend.generate(job.request, self._forward, job.stop.is_set, job.preview, job.branch)
         finally:
             with self._lock:
                 self._current_stop = None
-        kind = type(result).__name__
-        if kind == "Finished":
-            if job.branch_from is not None and self._last_saved:
-                result.metadata["parent_image"] = str(self._last_saved[0])
-            saved, save_error = self._save(result)
-            if saved:
-                self._last_saved = saved
-            images = [qimage_from_pil(image) for image in result.images]
-            self.jobFinished.emit(FinishedUpdate(images, result, saved, save_error))
-        elif kind == "Cancelled":
-            self.jobCancelled.emit(result)
-        else:
-            log.error("generation failed: %s\n%s", result.message, getattr(result, "detail", ""))
-            self.jobFailed.emit(result.message)
+        match result:
+            case Finished():
+                if job.branch is not None and job.branch.parent_image:
+                    result.metadata["parent_image"] = job.branch.parent_image
+                saved, save_error = self._save(result)
+                images = [qimage_from_pil(image) for image in result.images]
+                self.jobFinished.emit(FinishedUpdate(images, result, saved, save_error))
+            case Cancelled():
+                self.jobCancelled.emit(result)
+            case Failed():
+                log.error("generation failed: %s\n%s", result.message, result.detail)
+                self.jobFailed.emit(result.message)
 
     def _task(self, backend: Backend, job: _TaskJob) -> None:
         with self._lock:
             self._current_stop = job.stop
 
-        def progress(done: int, total: int, image: QImage | None = None) -> None:
+        def progress(done: int, total: int, image: QImage | None = None) -> None:  # a TaskProgress
             self.taskProgress.emit(job.kind, done, total, image)
 
         try:
             result = job.run(backend, progress, job.stop.is_set)
         except Exception as error:
-            cancelled = type(error).__name__ == "CancelledError" or job.stop.is_set()
+            cancelled = isinstance(error, CancelledError) or job.stop.is_set()
             if not cancelled:
                 log.error("%s failed: %s", job.kind, error, exc_info=True)
             self.taskFailed.emit(job.kind, "" if cancelled else str(error))
@@ -309,7 +308,7 @@ class EngineWorker(QObject):
                 self._current_stop = None
         self.taskFinished.emit(job.kind, result)
 
-    def _save(self, result: Any) -> tuple[list[Path], str]:
+    def _save(self, result: Finished) -> tuple[list[SavedImage], str]:
         if self._save_results is None:
             return [], ""
         try:
@@ -321,13 +320,17 @@ class EngineWorker(QObject):
                 "use File → Save image as… to save them elsewhere."
             )
 
-    def _forward(self, event: Any) -> None:
-        kind = type(event).__name__
-        if kind == "Started":
-            self.jobStarted.emit(event.request)
-        elif kind == "Step":
-            image = qimage_from_array(event.preview) if event.preview is not None else None
-            noisy = qimage_from_array(event.noisy) if event.noisy is not None else None
-            self.jobStep.emit(
-                StepUpdate(event.index, event.total, event.elapsed, event.timestep, event.sigma, image, noisy)
-            )
+    def _forward(self, event: Event) -> None:
+        match event:
+            case Started():
+                self.jobStarted.emit(event.request)
+            case Step():
+                image = qimage_from_array(event.preview) if event.preview is not None else None
+                noisy = qimage_from_array(event.noisy) if event.noisy is not None else None
+                self.jobStep.emit(
+                    StepUpdate(
+                        event.index, event.total, event.elapsed, event.timestep, event.sigma, image, noisy
+                    )
+                )
+            case _:
+                pass  # the endings arrive as generate's return value, handled in _generate

@@ -22,7 +22,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from ldm_studio.gallery.entries import GalleryEntry, GalleryQuery, ReconcileReport, fts_query, row_to_entry
-from ldm_studio.gallery.scanning import IMAGE_SUFFIXES, read_row, scan_images
+from ldm_studio.gallery.metadata import ImageMetadata
+from ldm_studio.gallery.scanning import IMAGE_SUFFIXES, read_row, row_values, scan_images
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -202,6 +203,16 @@ class GalleryIndex:
         if row is None:
             return None
         self._upsert([row])
+        return self.entry_by_path(path)
+
+    def add_known(self, path: str | Path, metadata: ImageMetadata) -> GalleryEntry | None:
+        """Index a file whose metadata the caller already holds (it just wrote it): no re-read."""
+        path = str(Path(path).resolve())
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        self._upsert([row_values(path, stat.st_mtime_ns, stat.st_size, metadata)])
         return self.entry_by_path(path)
 
     def _upsert(self, rows: Sequence[tuple]) -> None:

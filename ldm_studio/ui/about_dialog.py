@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from ldm_studio import APP_NAME, __version__
+from ldm_studio.app.devices import available_devices
 from ldm_studio.desktop import APP_ID, ICON_THEME
 from ldm_studio.licenses import Component, Library, python_libraries, shipped_components
 from ldm_studio.paths import UserDirs, resource
@@ -57,15 +58,6 @@ def installed_version(distribution: str) -> str:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
         return "not installed"
-
-
-def available_devices() -> str:
-    """Which accelerators torch sees; imports torch (cheap once the worker has)."""
-    try:
-        from ldm_studio.engine.device import available_devices as probe
-    except ImportError as error:
-        return f"unknown ({error})"
-    return ", ".join(device.upper() for device in probe())
 
 
 def system_rows(device: str | None) -> list[tuple[str, str]]:

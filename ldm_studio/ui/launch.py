@@ -102,25 +102,14 @@ def run_window(model: str | None = None) -> int:
 
     import qasync
 
-    from ldm_studio.app.backend import TorchBackend
-    from ldm_studio.app.saving import save_finished
     from ldm_studio.app.settings import Settings
-    from ldm_studio.app.worker import EngineWorker
-    from ldm_studio.gallery.index import GalleryIndex
-    from ldm_studio.gallery.store import GalleryStore
-    from ldm_studio.gallery.thumbnails import ThumbnailCache
-    from ldm_studio.ui.gallery_panel import GalleryPanel
+    from ldm_studio.app.studio import build_session
     from ldm_studio.ui.main_window import MainWindow
 
     settings = Settings.load(dirs.config)
-    store = GalleryStore(Path(settings.gallery_folder) if settings.gallery_folder else dirs.default_gallery)
-
-    def save(result):
-        return save_finished(store, result) if settings.autosave else []
-
-    worker = EngineWorker(lambda: TorchBackend(cache_dir=dirs.cache / "previews"), save)
-    gallery = GalleryPanel(store, GalleryIndex(), ThumbnailCache())
-    window = MainWindow(worker, settings, dirs, gallery)
+    session = build_session(dirs, settings)
+    worker = session.worker
+    window = MainWindow(session)
     log_first_paint(window)
     worker.modelLoaded.connect(lambda summary: log.info("model ready: %s", summary.name))
     window.show()
@@ -128,7 +117,7 @@ def run_window(model: str | None = None) -> int:
     def come_forward(request: dict) -> None:
         bring_to_front(window)
         if request.get("model"):
-            window.load_model(request["model"])
+            session.load_model(request["model"])
 
     guard.activationRequested.connect(come_forward)
 
@@ -141,8 +130,8 @@ def run_window(model: str | None = None) -> int:
     async def start() -> None:
         first = initial_model(model, settings.last_model)
         if first:
-            window.load_model(first)
-        await window.refresh_models()
+            session.load_model(first)
+        await session.library.refresh()
 
     with loop:
         loop.create_task(start())

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
 )
 
 from ldm_studio.app.backend import ModelPreview, ModelSummary, human_size
-from ldm_studio.app.catalog import CatalogEntry
 
 DEVICES = [("Auto", "auto"), ("CUDA", "cuda"), ("Apple MPS", "mps"), ("CPU", "cpu")]
 PRECISIONS = [("Auto", "auto"), ("fp16", "float16"), ("bf16", "bfloat16"), ("fp32", "float32")]
@@ -91,7 +90,7 @@ class ModelPanel(QWidget):
         layout.addWidget(self.busy)
         layout.addWidget(self.status)
 
-    def set_entries(self, entries: list[CatalogEntry] | list, current: str = "") -> None:
+    def set_entries(self, entries: list, current: str = "") -> None:
         """Fill the list from catalog entries or the model library's entries (with family and hash)."""
         self.models.blockSignals(True)
         self.models.clear()

@@ -20,8 +20,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ldm_studio.engine.checkpoints.settings import get_model_settings, set_model_settings
-
 PREDICTIONS = [
     ("Detect automatically", None),
     ("epsilon (noise)", "epsilon"),
@@ -41,10 +39,10 @@ SAVERS = [
 class ModelSettingsDialog(QDialog):
     convertRequested = Signal(str)  # a .ckpt path to convert to .safetensors
 
-    def __init__(self, model_path: Path, parent: QWidget | None = None) -> None:
+    def __init__(self, model_path: Path, saved: dict, parent: QWidget | None = None) -> None:
+        """``saved``: the settings remembered for this model (the session reads and writes them)."""
         super().__init__(parent)
         self.model_path = Path(model_path)
-        saved = get_model_settings(self.model_path)
         self.setWindowTitle(f"Model settings — {self.model_path.name}")
         is_file = self.model_path.is_file()
 
@@ -108,9 +106,10 @@ class ModelSettingsDialog(QDialog):
         if path:
             self.vae.setText(path)
 
-    def save(self) -> dict:
+    def values(self) -> dict:
+        """The choices as the model settings store takes them (None: not set)."""
         values = {key: (True if box.isChecked() else None) for key, box in self.savers.items()}
         if self.model_path.is_file():
             values["prediction_type"] = self.prediction.currentData()
             values["vae_path"] = self.vae.text().strip() or None
-        return set_model_settings(self.model_path, **values)
+        return values

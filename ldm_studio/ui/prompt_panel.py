@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-
 from PySide6.QtCore import QRegularExpression, Qt, Signal
 from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (
@@ -22,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ldm_studio.app.draft import Draft
 from ldm_studio.engine.request import MAX_SEED, GenerationRequest
 from ldm_studio.engine.samplers import DEFAULT_SAMPLER, sampler_names
 from ldm_studio.ui.flow_layout import FlowLayout
@@ -34,13 +33,17 @@ MAX_EXAMPLES = 6
 
 
 class PromptPanel(QWidget):
+    """Shows the session's edited request and reports every edit as a ``Draft`` (it never submits one)."""
+
     generateRequested = Signal()
     cancelRequested = Signal()
+    edited = Signal(object)  # Draft, after any field changed
+    previewChanged = Signal(str, int)  # mode, every
+    reuseSeedRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._native_size = 512
-        self._last_seed: int | None = None
 
         self.prompt = PromptEdit()
         self.prompt.setPlaceholderText("Describe the image…  (Ctrl+Enter to generate)")
@@ -68,7 +71,7 @@ class PromptPanel(QWidget):
         self.reuse_seed = QToolButton()
         self.reuse_seed.setText("Reuse last")
         self.reuse_seed.setToolTip("Fix the seed of the last image, to vary other settings")
-        self.reuse_seed.clicked.connect(self.reuse_last_seed)
+        self.reuse_seed.clicked.connect(self.reuseSeedRequested)
         self.reuse_seed.setEnabled(False)
 
         self.steps = QSpinBox()
@@ -126,6 +129,29 @@ class PromptPanel(QWidget):
         self.random_seed.setChecked(True)
         self._sync_seed_enabled()
         self._sync_preview_every()
+        self._report_edits()
+
+    def _report_edits(self) -> None:
+        for signal in (
+            self.prompt.textChanged,
+            self.negative.textChanged,
+            self.seed.textChanged,
+            self.random_seed.toggled,
+            self.steps.valueChanged,
+            self.guidance.valueChanged,
+            self.sampler.currentIndexChanged,
+            self.batch.valueChanged,
+            self.size_preset.currentIndexChanged,
+            self.width_box.valueChanged,
+            self.height_box.valueChanged,
+            self.source_panel.changed,
+        ):
+            signal.connect(self._push)
+        for signal in (self.preview_mode.currentIndexChanged, self.preview_every.valueChanged):
+            signal.connect(lambda *_: self.previewChanged.emit(*self.preview_settings()))
+
+    def _push(self, *_args: object) -> None:
+        self.edited.emit(self.draft())
 
     def _lay_out(self) -> None:
         layout = QVBoxLayout(self)
@@ -183,6 +209,7 @@ class PromptPanel(QWidget):
         self.size_preset.setItemText(0, f"Native ({size} × {size})")
         if self.size_preset.currentData() == NATIVE:
             self._apply_preset()
+            self._push()
 
     def set_examples(self, examples: list[str] | tuple[str, ...]) -> None:
         for button in self._example_buttons:
@@ -210,35 +237,19 @@ class PromptPanel(QWidget):
 
     def remember_seed(self, seed: int) -> None:
         """Show the seed actually used (drawn at random or typed)."""
-        self._last_seed = seed
         self.reuse_seed.setEnabled(True)
         if self.random_seed.isChecked():
             self.seed.setText(str(seed))
 
-    def reuse_last_seed(self) -> None:
-        if self._last_seed is not None:
-            self.random_seed.setChecked(False)
-            self.seed.setText(str(self._last_seed))
-
-    # ---- request out ------------------------------------------------------------------------
-    def request(self, rng: random.Random | None = None) -> GenerationRequest:
-        """The request as the panel shows it; raises ValueError with a readable reason."""
-        prompt = self.prompt.text().strip()
-        if not prompt:
-            raise ValueError("Type a prompt first.")
-        if self.random_seed.isChecked():
-            seed = (rng or random.SystemRandom()).randint(0, MAX_SEED)
-        else:
-            text = self.seed.text().strip()
-            if not text:
-                raise ValueError("Type a seed, or tick Random.")
-            seed = int(text)
-            if seed > MAX_SEED:
-                raise ValueError(f"The seed must be at most {MAX_SEED}.")
+    # ---- the draft out ----------------------------------------------------------------------
+    def draft(self) -> Draft:
+        """The fields as they stand, valid or not: the session checks them when asked to generate."""
+        text = self.seed.text().strip()
+        typed = int(text) if text.isdigit() else None
         request = GenerationRequest(
-            prompt=prompt,
-            negative_prompt=self.negative.text().strip(),
-            seed=seed,
+            prompt=self.prompt.text(),
+            negative_prompt=self.negative.text(),
+            seed=typed if typed is not None and typed <= MAX_SEED else None,
             steps=self.steps.value(),
             guidance=round(self.guidance.value(), 2),
             width=self.width_box.value() // 8 * 8,
@@ -246,7 +257,15 @@ class PromptPanel(QWidget):
             sampler=self.sampler.currentText(),
             batch_size=self.batch.value(),
         )
-        return self.source_panel.apply_to(request)
+        request = self.source_panel.apply_to(request)
+        return Draft(request, typed, self.random_seed.isChecked(), self.native_size_chosen())
+
+    def show_draft(self, draft: Draft, mode: str = "all") -> None:
+        """Show a draft the session was handed (restored, reused): all fields, the prompt or the seed."""
+        self.set_request(draft.request, mode)
+        if mode == "all":
+            self.random_seed.setChecked(draft.random_seed)
+        self._push()
 
     def set_request(self, request: GenerationRequest, mode: str = "all") -> None:
         """Fill the panel from a request: all fields, the prompt only, or the seed only."""
@@ -266,6 +285,7 @@ class PromptPanel(QWidget):
         if request.width and request.height:
             self._set_size(request.width, request.height)
         self.source_panel.set_source(SourceSettings.from_request(request))
+        self._push()  # the size boxes were set with their signals blocked
 
     def native_size_chosen(self) -> bool:
         return self.size_preset.currentData() == NATIVE

@@ -55,3 +55,29 @@ def apply_style(app: QApplication) -> None:
         palette.setColor(QPalette.ColorGroup.Disabled, role, QColor("#6b6f78"))
     app.setPalette(palette)
     app.setStyleSheet(STYLE_SHEET)
+
+
+# The gallery tab's own look, on top of the application style sheet.
+GALLERY_STYLE = f"""
+QWidget#galleryToolbar, QWidget#galleryFooter {{ background: #212328; }}
+QWidget#galleryToolbar {{ border-bottom: 1px solid #2e3138; }}
+QWidget#galleryFooter {{ border-top: 1px solid #2e3138; }}
+QLineEdit#gallerySearch {{
+    background: #17181c; border: 1px solid #363a44; border-radius: 14px; padding: 4px 12px; min-height: 20px;
+}}
+QLineEdit#gallerySearch:focus {{ border-color: {ACCENT}; }}
+QListView#galleryGrid, QWidget#galleryEmpty {{ background: #16171a; border: none; }}
+QToolButton#filterToggle {{
+    background: #2b2e35; border: 1px solid #3a3e48; border-radius: 12px; padding: 3px 10px;
+}}
+QToolButton#filterToggle:checked {{ background: #4a3f1e; border-color: #f5c542; color: #ffe39a; }}
+QToolButton#action {{ border: 1px solid transparent; border-radius: 4px; padding: 4px 9px; }}
+QToolButton#action:hover {{ background: #30333b; border-color: #3a3e48; }}
+QToolButton#action:disabled {{ color: #5c6068; }}
+QToolButton#danger {{ border: 1px solid transparent; border-radius: 4px; padding: 4px 9px; color: #ff9b93; }}
+QToolButton#danger:hover {{ background: #4a2a2a; }}
+QToolButton#danger:disabled {{ color: #5c6068; }}
+QWidget#undoBar {{ background: #2d3550; border-top: 1px solid #45507a; }}
+QLabel#galleryEmptyText {{ color: #7d818a; font-size: 15px; }}
+QWidget#viewerDetails {{ background: #1f2125; }}
+"""

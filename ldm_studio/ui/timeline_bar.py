@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
 
-from ldm_studio.app.worker import StepUpdate  # one kept frame of the timeline is one step update
+from ldm_studio.app.jobs import StepUpdate  # one kept frame of the timeline is one step update
 
 VIEW_X0, VIEW_NOISY, VIEW_BOTH = "x0", "noisy", "both"
 

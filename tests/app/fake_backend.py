@@ -30,7 +30,7 @@ class ScriptedBackend:
     gate: threading.Event | None = None
     loads: list[str] = field(default_factory=list)
     requests: list = field(default_factory=list)
-    branches: list = field(default_factory=list)
+    branches: list = field(default_factory=list)  # the BranchPoint (or None) of each generation
     exports: list = field(default_factory=list)
     loaded: ModelSummary | None = None
     load_gate: threading.Event | None = None  # if set, each load waits for it
@@ -69,12 +69,13 @@ class ScriptedBackend:
     def current(self) -> ModelSummary | None:
         return self.loaded
 
-    def generate(self, request, on_event, should_stop, preview, branch_from=None):
+    def generate(self, request, on_event, should_stop, preview, branch=None):
+        branch_from = branch.step if branch is not None else None
         request = request.with_seed().replace(
             width=request.width or self.size, height=request.height or self.size
         )
         self.requests.append(request)
-        self.branches.append(branch_from)
+        self.branches.append(branch)
         on_event(Started(request, request.steps))
         if self.fail_at_start:
             failure = Failed(self.fail_at_start)
@@ -106,16 +107,17 @@ class ScriptedBackend:
         metadata = {"model_name": "fake", "model_hash": "0123456789"}
         if branch_from is not None:
             metadata["branch_step"] = branch_from
-        finished = Finished(images, request, metadata, 0.01)
+        # A stand-in trajectory: what the session needs to know is that this result can be continued.
+        finished = Finished(images, request, metadata, 0.01, trajectory=("steps", request.steps))
         on_event(finished)
         return finished
 
-    def export_timeline(self, path, *, full, fps, hold, on_progress, should_stop):
+    def export_timeline(self, finished, path, *, full, fps, hold, on_progress, should_stop):
         for done in range(1, 4):
             on_progress(done, 3)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_bytes(b"animation")
-        self.exports.append((Path(path), full, fps, hold))
+        self.exports.append((finished, Path(path), full, fps, hold))
         return Path(path)
 
     def walk(self, walk, folder, out, *, fps, on_frame, should_stop):

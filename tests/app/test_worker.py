@@ -1,5 +1,4 @@
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -111,9 +110,14 @@ def test_real_engine_generates_and_saves_reproducible_pngs(qtbot, make_worker, t
     with qtbot.waitSignal(worker.jobFinished, timeout=60000) as done:
         worker.generate(GenerationRequest("a cat", seed=11, steps=3, batch_size=2), PreviewSettings())
     update: FinishedUpdate = done.args[0]
-    assert [Path(path).exists() for path in update.saved] == [True, True]
-    seeds = [read_metadata(path).seed for path in update.saved]
+    assert [path.exists() for path in update.saved_paths] == [True, True]
+    seeds = [read_metadata(path).seed for path in update.saved_paths]
     assert seeds == [11, 12]
+    # what came back with each path is what the file says: the GUI never needs to read it again
+    for saved in update.saved:
+        on_disk = read_metadata(saved.path)
+        assert (saved.metadata.request, saved.metadata.model_hash) == (on_disk.request, on_disk.model_hash)
+        assert saved.metadata.prompt == on_disk.prompt == "a cat"
 
 
 def test_cancel_before_the_job_starts_still_reports_it_cancelled(qtbot, make_worker):

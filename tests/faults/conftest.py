@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from ldm_studio.app.backend import TorchBackend
+from ldm_studio.app.session import Session
 from ldm_studio.app.settings import Settings
 from ldm_studio.app.worker import EngineWorker
 from ldm_studio.logs import setup_logging
@@ -53,7 +54,7 @@ def make_window(qtbot, tiny_sd_folder):
     def make(saver=None):
         worker = EngineWorker(TorchBackend, saver)
         workers.append(worker)
-        window = MainWindow(worker, Settings(), user_dirs().ensure())
+        window = MainWindow(Session(worker, Settings(), user_dirs().ensure()))
         qtbot.addWidget(window)
         window.show()
         with qtbot.waitSignal(worker.modelLoaded, timeout=60_000):

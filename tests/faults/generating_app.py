@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import sys
 
+from ldm_studio.app import session as session_module
+from ldm_studio.app.draft import Draft
 from ldm_studio.engine.request import GenerationRequest
-from ldm_studio.ui import main_window
 
 LONG_REQUEST = GenerationRequest("a long one", seed=1, steps=200, batch_size=4)
 # The tiny test model's attention at 256x256 (4,096 tokens) takes ~10 s a step on this CPU.
@@ -18,10 +19,10 @@ SLOW_REQUEST = GenerationRequest("a slow one", seed=1, steps=200, width=256, hei
 
 
 def main() -> int:
-    show_loaded = main_window.MainWindow._on_model_loaded
+    show_loaded = session_module.Session._on_loaded
 
-    def loaded_then_generate(window: main_window.MainWindow, summary: object) -> None:
-        show_loaded(window, summary)
+    def loaded_then_generate(session: session_module.Session, summary: object) -> None:
+        show_loaded(session, summary)
         announced = []
 
         def started(_request: object) -> None:
@@ -29,11 +30,12 @@ def main() -> int:
                 announced.append(True)
                 print("GENERATING", flush=True)
 
-        window.worker.jobStarted.connect(started)
-        window.prompt_panel.set_request(SLOW_REQUEST if "--slow" in sys.argv else LONG_REQUEST)
-        window.generate()
+        session.worker.jobStarted.connect(started)
+        request = SLOW_REQUEST if "--slow" in sys.argv else LONG_REQUEST
+        session.replace_draft(Draft(request, request.seed, random_seed=False))  # the window shows it
+        session.generate()
 
-    main_window.MainWindow._on_model_loaded = loaded_then_generate
+    session_module.Session._on_loaded = loaded_then_generate
     from ldm_studio.__main__ import main as app_main
 
     return app_main(["--model", sys.argv[1]])

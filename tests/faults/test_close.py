@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ldm_studio.app.backend import TorchBackend
 from ldm_studio.app.saving import save_finished
+from ldm_studio.app.session import Session
 from ldm_studio.app.settings import SETTINGS_FILE, Settings
 from ldm_studio.app.worker import EngineWorker
 from ldm_studio.engine.request import GenerationRequest
@@ -49,7 +50,7 @@ def test_closing_the_window_during_a_generation_stops_everything(qtbot, tiny_sd_
     dirs = user_dirs().ensure()
     gallery = GalleryStore(tmp_path / "gallery")
     worker = EngineWorker(TorchBackend, lambda result: save_finished(gallery, result))
-    window = MainWindow(worker, Settings(), dirs)
+    window = MainWindow(Session(worker, Settings(), dirs))
     qtbot.addWidget(window)
     window.show()
     with qtbot.waitSignal(worker.modelLoaded, timeout=60_000):

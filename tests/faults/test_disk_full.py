@@ -105,15 +105,15 @@ def test_the_window_tells_the_user_and_offers_save_as(qtbot, make_window, broken
     store, reason = broken_gallery
     window = make_window(lambda result: save_finished(store, result))
     window.prompt_panel.set_request(REQUEST)
-    with qtbot.waitSignal(window.worker.jobFinished, timeout=30_000):
+    with qtbot.waitSignal(window.session.worker.jobFinished, timeout=30_000):
         window.generate()
-    qtbot.waitUntil(lambda: window.results.count() == 2)
+    qtbot.waitUntil(lambda: window.create_page.results.count() == 2)
 
     banner = window.banner_text()
     assert reason in banner and "Save image as" in banner  # says what happened and the way out
     assert_one_readable_sentence(banner.replace(". ", ", "))
     assert_logged_with_traceback(log_file, reason)
     assert window.save_action.isEnabled()
-    window.results.setCurrentRow(1)
+    window.create_page.results.setCurrentRow(1)
     written = window.save_image_as(str(tmp_path / "rescued.png"))
     assert written is not None and read_metadata(written).seed == REQUEST.seed + 1

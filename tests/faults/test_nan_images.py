@@ -106,10 +106,10 @@ def test_a_vae_that_gives_nan_is_shown_in_the_window_not_saved(qtbot, make_windo
 
     monkeypatch.setattr(AutoencoderKL, "decode", decode)
     window.prompt_panel.set_request(REQUEST)
-    with qtbot.waitSignal(window.worker.jobFailed, timeout=30_000) as failed:
+    with qtbot.waitSignal(window.session.worker.jobFailed, timeout=30_000) as failed:
         window.generate()
     message = failed.args[0]
     assert window.banner_text() == message
     assert_one_readable_sentence(message)
     assert_logged_with_traceback(log_file, message)
-    assert saver_calls == [] and window.results.count() == 0
+    assert saver_calls == [] and window.create_page.results.count() == 0

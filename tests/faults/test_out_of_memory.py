@@ -82,7 +82,7 @@ def test_out_of_memory_reaches_the_window_and_the_log(qtbot, make_window, log_fi
     exhaustion = Exhaustion(monkeypatch, cpu_allocator_failure)
     exhaustion.start()
     window.prompt_panel.set_request(REQUEST)
-    with qtbot.waitSignal(window.worker.jobFailed, timeout=30_000) as failed:
+    with qtbot.waitSignal(window.session.worker.jobFailed, timeout=30_000) as failed:
         window.generate()
 
     message = failed.args[0]
@@ -92,7 +92,7 @@ def test_out_of_memory_reaches_the_window_and_the_log(qtbot, make_window, log_fi
     assert window.prompt_panel.generate_button.isEnabled()
 
     exhaustion.stop()
-    with qtbot.waitSignal(window.worker.jobFinished, timeout=30_000):
+    with qtbot.waitSignal(window.session.worker.jobFinished, timeout=30_000):
         window.generate()
     assert window.banner_text() == ""
-    assert window.results.count() == 1
+    assert window.create_page.results.count() == 1

@@ -7,14 +7,17 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
+from ldm_studio.app.gallery_actions import GalleryActions
 from ldm_studio.app.gallery_model import EntryRole
+from ldm_studio.app.jobs import SavedImage
 from ldm_studio.engine.request import GenerationRequest
 from ldm_studio.gallery.index import GalleryIndex, GalleryQuery
 from ldm_studio.gallery.metadata import ImageMetadata, read_metadata
 from ldm_studio.gallery.store import GalleryStore
 from ldm_studio.gallery.thumbnails import ThumbnailCache
 from ldm_studio.gallery.trash import Trash
-from ldm_studio.ui.gallery_panel import GalleryPanel, date_range
+from ldm_studio.ui.gallery_panel import GalleryPanel
+from ldm_studio.ui.gallery_toolbar import date_range
 
 IMAGES = [
     ("a red fox in the snow", 11, "fox-model"),
@@ -33,16 +36,17 @@ def panel(tmp_path, qtbot, monkeypatch):
         request = GenerationRequest(prompt=prompt, negative_prompt="blurry", seed=seed, width=16, height=16)
         path = store.save(Image.new("RGB", (16, 16)), request, model_name=model, model_hash="abc")
         index.add(path)
-    panel = GalleryPanel(
+    actions = GalleryActions(
         store, index, ThumbnailCache(), trash=Trash(tmp_path / "trash", use_system_trash=False)
     )
+    panel = GalleryPanel(actions)
     scanned = qtbot.waitSignal(panel.model.reconciled, timeout=10_000)  # the start-up scan
     qtbot.addWidget(panel)
     panel.resize(1000, 700)
     panel.show()
     scanned.wait()
     yield panel
-    panel.shutdown()
+    actions.shutdown()
 
 
 def shown_prompts(panel: GalleryPanel) -> list[str]:
@@ -56,40 +60,40 @@ def row_of(panel: GalleryPanel, prompt: str) -> int:
 
 def test_typing_in_search_updates_results_while_typing(panel, qtbot):
     assert len(shown_prompts(panel)) == 4
-    qtbot.keyClicks(panel.search_box, "re")
+    qtbot.keyClicks(panel.toolbar.search_box, "re")
     qtbot.waitUntil(lambda: panel.model.rowCount() == 2)
     assert sorted(shown_prompts(panel)) == ["a red fox in the snow", "red roses, oil painting"]
-    qtbot.keyClicks(panel.search_box, "d ro")
+    qtbot.keyClicks(panel.toolbar.search_box, "d ro")
     qtbot.waitUntil(lambda: shown_prompts(panel) == ["red roses, oil painting"])
     assert panel.count_label.text().startswith("1 of 4 images")
-    panel.search_box.clear()
+    panel.toolbar.search_box.clear()
     qtbot.waitUntil(lambda: panel.model.rowCount() == 4)
 
 
 def test_model_favourites_and_sort_filters(panel, qtbot):
-    assert [panel.model_filter.itemText(i) for i in range(panel.model_filter.count())] == [
+    assert [panel.toolbar.model_filter.itemText(i) for i in range(panel.toolbar.model_filter.count())] == [
         "All models",
         "fox-model",
         "sea-model",
     ]
-    panel.model_filter.setCurrentText("sea-model")
+    panel.toolbar.model_filter.setCurrentText("sea-model")
     assert sorted(shown_prompts(panel)) == ["a blue whale, deep ocean", "a lighthouse at dusk"]
-    panel.model_filter.setCurrentText("All models")
+    panel.toolbar.model_filter.setCurrentText("All models")
     assert shown_prompts(panel)[0] == "a lighthouse at dusk"  # newest first
-    panel.sort_order.setCurrentIndex(1)
+    panel.toolbar.sort_order.setCurrentIndex(1)
     assert shown_prompts(panel)[0] == "a red fox in the snow"
 
     panel.select_rows([row_of(panel, "a blue whale, deep ocean")])
     panel.star_action.trigger()
-    panel.favourites_only.setChecked(True)
+    panel.toolbar.favourites_only.setChecked(True)
     assert shown_prompts(panel) == ["a blue whale, deep ocean"]
-    panel.favourites_only.setChecked(False)
-    panel.date_filter.setCurrentText("Today")
+    panel.toolbar.favourites_only.setChecked(False)
+    panel.toolbar.date_filter.setCurrentText("Today")
     assert len(shown_prompts(panel)) == 4
-    panel.date_filter.setCurrentText("Custom range…")
-    assert panel.date_from.isVisibleTo(panel)
-    panel.date_from.setDate(panel.date_from.date().addYears(-3))
-    panel.date_to.setDate(panel.date_from.date().addDays(1))
+    panel.toolbar.date_filter.setCurrentText("Custom range…")
+    assert panel.toolbar.date_from.isVisibleTo(panel)
+    panel.toolbar.date_from.setDate(panel.toolbar.date_from.date().addYears(-3))
+    panel.toolbar.date_to.setDate(panel.toolbar.date_from.date().addDays(1))
     assert shown_prompts(panel) == []
     assert panel.grid_page.currentWidget() is panel.empty
 
@@ -108,7 +112,7 @@ def test_date_presets():
 @pytest.mark.parametrize("mode", ["all", "prompt", "seed"])
 def test_reuse_emits_the_image_metadata(panel, qtbot, mode):
     panel.select_rows([row_of(panel, "a blue whale, deep ocean")])
-    with qtbot.waitSignal(panel.reuse_requested) as signal:
+    with qtbot.waitSignal(panel.actions.reuseRequested) as signal:
         next(a for a in panel.reuse_menu.actions() if a.text().lower().startswith(mode[:3])).trigger()
     metadata, emitted_mode = signal.args
     assert emitted_mode == mode
@@ -131,12 +135,13 @@ def test_delete_moves_to_app_trash_and_undo_restores(panel, qtbot):
     panel.delete_action.trigger()
     assert not path.exists()
     assert "red roses, oil painting" not in shown_prompts(panel)
-    assert panel.index.count() == 3
-    assert panel.undo_bar.isVisible() and "trash" in panel.undo_text.text()
-    panel.undo_delete()
+    assert panel.actions.index.count() == 3
+    assert panel.undo_bar.isVisible() and "trash" in panel.undo_bar.text.text()
+    panel.undo_bar.undo_button.click()
+    assert not panel.undo_bar.isVisible()
     assert path.exists() and read_metadata(path).prompt == "red roses, oil painting"
     assert "red roses, oil painting" in shown_prompts(panel)
-    assert panel.index.count() == 4
+    assert panel.actions.index.count() == 4
 
 
 def test_copy_prompt_and_export(panel, tmp_path):
@@ -146,14 +151,14 @@ def test_copy_prompt_and_export(panel, tmp_path):
     assert QGuiApplication.clipboard().text() == "a lighthouse at dusk\n\na red fox in the snow"
     target = tmp_path / "export"
     target.mkdir()
-    written = panel.export_to(target, rows)
+    written = panel.actions.export_to(target, rows)
     assert [read_metadata(p).prompt for p in written] == ["a lighthouse at dusk", "a red fox in the snow"]
-    again = panel.export_to(target, rows[:1])
+    again = panel.actions.export_to(target, rows[:1])
     assert again[0] != written[0] and again[0].exists()  # never overwrites
 
 
 def test_viewer_arrow_keys_walk_the_results_and_star(panel, qtbot):
-    panel.search_box.setText("a")
+    panel.toolbar.search_box.setText("a")
     panel.apply_filters()
     prompts = shown_prompts(panel)
     panel.open_viewer(0)
@@ -166,8 +171,8 @@ def test_viewer_arrow_keys_walk_the_results_and_star(panel, qtbot):
     assert panel.viewer_row() == 0
     assert panel.viewer.values["Seed"].text() == str(panel.model.data(panel.model.index(0), EntryRole).seed)
     panel.viewer.star.click()
-    assert panel.index.search_ids(GalleryQuery(favourites_only=True)) == [panel.model.id_at(0)]
-    with qtbot.waitSignal(panel.reuse_requested) as signal:
+    assert panel.actions.index.search_ids(GalleryQuery(favourites_only=True)) == [panel.model.id_at(0)]
+    with qtbot.waitSignal(panel.actions.reuseRequested) as signal:
         panel.viewer.reuse_requested.emit("seed")
     assert signal.args[1] == "seed" and signal.args[0].prompt == prompts[0]
     qtbot.keyClick(panel.viewer, Qt.Key.Key_Escape)
@@ -176,8 +181,10 @@ def test_viewer_arrow_keys_walk_the_results_and_star(panel, qtbot):
 
 def test_add_saved_shows_new_image_and_new_model(panel, qtbot):
     request = GenerationRequest(prompt="a brand new castle", seed=5, width=16, height=16)
-    path = panel.store.save(Image.new("RGB", (16, 16)), request, model_name="castle-model", model_hash="h")
-    panel.add_saved(path)
+    path = panel.actions.store.save(
+        Image.new("RGB", (16, 16)), request, model_name="castle-model", model_hash="h"
+    )
+    panel.actions.add_saved([SavedImage(path, read_metadata(path))])
     assert shown_prompts(panel)[0] == "a brand new castle"
-    assert panel.model_filter.findText("castle-model") > 0
+    assert panel.toolbar.model_filter.findText("castle-model") > 0
     assert panel.count_label.text().startswith("5 images")

@@ -4,6 +4,7 @@ import threading
 import pytest
 from PySide6.QtCore import Qt
 
+from ldm_studio.app.session import Session
 from ldm_studio.app.settings import Settings
 from ldm_studio.app.worker import EngineWorker
 from ldm_studio.paths import user_dirs
@@ -17,7 +18,7 @@ def studio(qtbot):
     backend = ScriptedBackend(size=32)
     worker = EngineWorker(lambda: backend)
     dirs = user_dirs().ensure()
-    window = MainWindow(worker, Settings(), dirs)
+    window = MainWindow(Session(worker, Settings(), dirs))
     qtbot.addWidget(window)
     window.show()
     with qtbot.waitSignal(worker.modelLoaded, timeout=5000):
@@ -42,14 +43,14 @@ def test_ctrl_enter_generates_with_live_previews_and_a_result_strip(qtbot, studi
     panel.steps.setValue(4)
     panel.batch.setValue(3)
     previews = []
-    studio.worker.jobStep.connect(lambda update: previews.append(studio.preview.image()))
-    with qtbot.waitSignal(studio.worker.jobFinished, timeout=5000):
+    studio.session.worker.jobStep.connect(lambda update: previews.append(studio.create_page.preview.image()))
+    with qtbot.waitSignal(studio.session.worker.jobFinished, timeout=5000):
         qtbot.keyClick(panel.prompt, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: studio.results.count() == 3)
+    qtbot.waitUntil(lambda: studio.create_page.results.count() == 3)
     request = studio.backend.requests[-1]
     assert (request.prompt, request.seed, request.steps, request.batch_size) == ("red heart", 1234, 4, 3)
-    assert studio.preview.image() is not None
-    assert "seed 1234" in studio.progress.format()
+    assert studio.create_page.preview.image() is not None
+    assert "seed 1234" in studio.create_page.progress.format()
     assert not panel.cancel_button.isEnabled()
 
 
@@ -57,8 +58,8 @@ def test_progress_bar_counts_steps_and_shows_speed(qtbot, studio):
     studio.prompt_panel.prompt.set_text("cat face")
     studio.prompt_panel.steps.setValue(5)
     formats = []
-    studio.worker.jobStep.connect(lambda update: formats.append(studio.progress.format()))
-    with qtbot.waitSignal(studio.worker.jobFinished, timeout=5000):
+    studio.session.worker.jobStep.connect(lambda update: formats.append(studio.create_page.progress.format()))
+    with qtbot.waitSignal(studio.session.worker.jobFinished, timeout=5000):
         studio.generate()
     qtbot.waitUntil(lambda: len(formats) == 5)
     assert formats[0].startswith("Step 1/5") and formats[-1].startswith("Step 5/5")
@@ -72,11 +73,11 @@ def test_escape_cancels_a_running_generation(qtbot, studio):
     studio.prompt_panel.steps.setValue(50)
     studio.generate()
     assert studio.prompt_panel.cancel_button.isEnabled()
-    with qtbot.waitSignal(studio.worker.jobCancelled, timeout=5000):
+    with qtbot.waitSignal(studio.session.worker.jobCancelled, timeout=5000):
         qtbot.keyClick(studio, Qt.Key.Key_Escape)
         gate.set()
-    assert "Cancelled" in studio.progress.format()
-    assert studio.results.count() == 0
+    assert "Cancelled" in studio.create_page.progress.format()
+    assert studio.create_page.results.count() == 0
     assert not studio.prompt_panel.cancel_button.isEnabled()
 
 
@@ -85,14 +86,14 @@ def test_empty_prompt_and_failures_are_explained_not_fatal(qtbot, studio):
     assert "Type a prompt" in studio.banner_text()
     studio.backend.fail_with = "Out of memory at 32x32. Try a smaller size."
     studio.prompt_panel.prompt.set_text("cat")
-    with qtbot.waitSignal(studio.worker.jobFailed, timeout=5000):
+    with qtbot.waitSignal(studio.session.worker.jobFailed, timeout=5000):
         studio.generate()
     assert "Out of memory" in studio.banner_text()
 
 
 def test_a_model_that_fails_to_load_leaves_the_app_running_with_a_reason(qtbot, studio):
     studio.backend.failing_paths.add("/broken")
-    with qtbot.waitSignal(studio.worker.modelFailed, timeout=5000):
+    with qtbot.waitSignal(studio.session.worker.modelFailed, timeout=5000):
         studio.load_model("/broken")
     assert "not a model" in studio.banner_text()
     assert "Could not load" in studio.model_panel.status.text()
@@ -119,7 +120,7 @@ def test_settings_persist_across_restarts(qtbot, studio):
     assert saved["last_request"]["prompt"] == "grinning face" and saved["last_request"]["steps"] == 33
     assert saved["preview_mode"] == "full" and saved["preview_every"] == 4
     again = MainWindow(
-        EngineWorker(lambda: ScriptedBackend()), Settings.load(user_dirs().config), user_dirs()
+        Session(EngineWorker(lambda: ScriptedBackend()), Settings.load(user_dirs().config), user_dirs())
     )
     qtbot.addWidget(again)
     assert again.prompt_panel.prompt.text() == "grinning face"
@@ -131,13 +132,13 @@ def test_reuse_last_seed_fixes_the_drawn_seed(qtbot, studio):
     panel = studio.prompt_panel
     panel.prompt.set_text("cat")
     panel.random_seed.setChecked(True)
-    with qtbot.waitSignal(studio.worker.jobFinished, timeout=5000):
+    with qtbot.waitSignal(studio.session.worker.jobFinished, timeout=5000):
         studio.generate()
     drawn = studio.backend.requests[-1].seed
     assert panel.seed.text() == str(drawn)
     panel.reuse_seed.click()
     assert not panel.random_seed.isChecked()
-    assert panel.request().seed == drawn
+    assert studio.session.job_request().seed == drawn
 
 
 def test_a_dropped_png_fills_the_prompt_panel(qtbot, studio, tmp_path):
@@ -158,7 +159,7 @@ def test_a_dropped_png_fills_the_prompt_panel(qtbot, studio, tmp_path):
     mime.setUrls([QUrl.fromLocalFile(str(path)), QUrl.fromLocalFile(str(tmp_path / "notes.txt"))])
     assert _dropped_pngs(mime) == [path]
     studio.reuse_file(path)
-    request = studio.prompt_panel.request()
+    request = studio.session.job_request()
     assert request.prompt == 'a lighthouse, "stormy"' and request.negative_prompt == "blurry"
     assert (request.seed, request.steps, request.guidance) == (424242, 28, 6.5)
     assert (request.sampler, request.width, request.height) == ("DPM++ 2M Karras", 64, 48)
@@ -177,18 +178,19 @@ def test_a_png_without_settings_is_explained(qtbot, studio, tmp_path):
 
 
 def test_finished_images_land_in_the_gallery_tab_and_reuse_comes_back(qtbot, tmp_path):
-    from ldm_studio.app.saving import save_finished
+    from ldm_studio.app.gallery_actions import GalleryActions
+    from ldm_studio.app.saving import GallerySaver
     from ldm_studio.gallery.index import GalleryIndex
     from ldm_studio.gallery.store import GalleryStore
     from ldm_studio.gallery.thumbnails import ThumbnailCache
-    from ldm_studio.ui.gallery_panel import GalleryPanel
 
     store = GalleryStore(tmp_path / "pictures")
     index = GalleryIndex(tmp_path / "index.sqlite3")
-    gallery = GalleryPanel(store, index, ThumbnailCache(tmp_path / "thumbs"))
+    actions = GalleryActions(store, index, ThumbnailCache(tmp_path / "thumbs"))
     backend = ScriptedBackend()
-    worker = EngineWorker(lambda: backend, lambda result: save_finished(store, result))
-    window = MainWindow(worker, Settings(), user_dirs().ensure(), gallery)
+    worker = EngineWorker(lambda: backend, GallerySaver(store))
+    window = MainWindow(Session(worker, Settings(), user_dirs().ensure(), actions))
+    gallery = window.gallery
     qtbot.addWidget(window)
     with qtbot.waitSignal(worker.modelLoaded, timeout=5000):
         window.load_model("/models/emoji")
@@ -201,46 +203,46 @@ def test_finished_images_land_in_the_gallery_tab_and_reuse_comes_back(qtbot, tmp
     qtbot.waitUntil(lambda: gallery.model.rowCount() == 2, timeout=5000)
     window.prompt_panel.prompt.set_text("something else")
     window.prompt_panel.seed.setText("1")
-    seeds = sorted(gallery.metadata_for(row).seed for row in range(2))
+    seeds = sorted(actions.metadata_for(row).seed for row in range(2))
     assert seeds == [77, 78]
-    row = [row for row in range(2) if gallery.metadata_for(row).seed == 78][0]
-    gallery.reuse("all", row)
+    row = [row for row in range(2) if actions.metadata_for(row).seed == 78][0]
+    actions.reuse(row, "all")
     assert window.prompt_panel.prompt.text() == "a blue whale"
-    assert window.prompt_panel.request().seed == 78
+    assert window.session.job_request().seed == 78
     window.close()
-    worker.shutdown(timeout=5)
+    assert not worker.is_alive
 
 
 def test_generate_while_the_first_model_loads_waits_for_it_at_its_native_size(qtbot):
     backend = ScriptedBackend(size=32, load_gate=threading.Event())
     worker = EngineWorker(lambda: backend)
-    window = MainWindow(worker, Settings(), user_dirs().ensure())
+    window = MainWindow(Session(worker, Settings(), user_dirs().ensure()))
     qtbot.addWidget(window)
     window.show()
     try:
         with qtbot.waitSignal(worker.modelLoading, timeout=5000):
             window.load_model("/models/emoji")
         panel = window.prompt_panel
-        assert panel.generate_button.isEnabled() and window.model is None
+        assert panel.generate_button.isEnabled() and window.session.model is None
         panel.prompt.set_text("red heart")
         window.generate()  # the user does not wait for the load
-        assert window.running == 1 and not backend.requests
+        assert window.session.running == 1 and not backend.requests
         with qtbot.waitSignal(worker.jobFinished, timeout=5000):
             backend.load_gate.set()
         (request,) = backend.requests
         assert request.model == "/models/emoji"
         assert (request.width, request.height) == (32, 32)  # the model's size, not the panel's 512 default
-        assert window.model is not None and window.model.path == "/models/emoji"
+        assert window.session.model is not None and window.session.model.path == "/models/emoji"
     finally:
         worker.shutdown(timeout=5)
 
 
 def test_a_failed_switch_that_lost_the_old_model_says_no_model_is_loaded(qtbot, studio):
     studio.backend.lost_on_failure.add("/models/damaged")
-    with qtbot.waitSignal(studio.worker.modelFailed, timeout=5000) as failed:
+    with qtbot.waitSignal(studio.session.worker.modelFailed, timeout=5000) as failed:
         studio.load_model("/models/damaged")
     assert "damaged" in failed.args[0] and "could not be loaded again" in failed.args[0]
-    assert studio.model is None
+    assert studio.session.model is None
     assert not studio.prompt_panel.generate_button.isEnabled()
     assert studio.placement_label.text() == "No model"
 
@@ -248,8 +250,8 @@ def test_a_failed_switch_that_lost_the_old_model_says_no_model_is_loaded(qtbot, 
 def test_a_generation_refused_before_its_first_step_says_so_under_the_viewer(qtbot, studio):
     studio.backend.fail_at_start = "DPM++ 2M Karras does not work with this model's noise schedule."
     studio.prompt_panel.prompt.set_text("cat face")
-    with qtbot.waitSignal(studio.worker.jobFailed, timeout=5000):
+    with qtbot.waitSignal(studio.session.worker.jobFailed, timeout=5000):
         studio.generate()
     assert "noise schedule" in studio.banner_text()
-    assert studio.timeline.label.text() == "Failed before its first step"
+    assert studio.create_page.timeline.label.text() == "Failed before its first step"
     assert not studio.prompt_panel.cancel_button.isEnabled()

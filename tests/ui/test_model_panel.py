@@ -5,6 +5,7 @@ import shutil
 import pytest
 
 from ldm_studio.app.backend import TorchBackend
+from ldm_studio.app.session import Session
 from ldm_studio.app.settings import Settings
 from ldm_studio.app.worker import EngineWorker
 from ldm_studio.engine.checkpoints import get_model_settings
@@ -19,7 +20,7 @@ from tests.engine.checkpoint_factory import single_file
 @pytest.fixture
 def real_window(qtbot):
     worker = EngineWorker(lambda: TorchBackend())
-    window = MainWindow(worker, Settings(), user_dirs().ensure())
+    window = MainWindow(Session(worker, Settings(), user_dirs().ensure()))
     qtbot.addWidget(window)
     yield window
     worker.shutdown(timeout=10)
@@ -29,16 +30,16 @@ def test_a_single_file_checkpoint_is_described_then_loads_and_generates(qtbot, r
     path = tmp_path / "my-model.safetensors"
     shutil.copy(single_file("sd1"), path)
     described = []
-    real_window.worker.modelInspected.connect(
+    real_window.session.worker.modelInspected.connect(
         lambda preview: described.append(real_window.model_panel.status.text())
     )
-    with qtbot.waitSignal(real_window.worker.modelLoaded, timeout=120000):
+    with qtbot.waitSignal(real_window.session.worker.modelLoaded, timeout=120000):
         real_window.load_model(str(path))
     assert "Stable Diffusion 1.x" in described[0] and "needs about" in described[0]
     assert "SD 1.x" in real_window.model_panel.status.text()
     assert real_window.model_panel.settings_button.isEnabled()
-    with qtbot.waitSignal(real_window.worker.jobFinished, timeout=120000) as done:
-        real_window.worker.generate(
+    with qtbot.waitSignal(real_window.session.worker.jobFinished, timeout=120000) as done:
+        real_window.session.worker.generate(
             GenerationRequest("cat", seed=1, steps=2, width=64, height=64), PreviewSettings()
         )
     assert done.args[0].images[0].width() == 64
@@ -47,7 +48,7 @@ def test_a_single_file_checkpoint_is_described_then_loads_and_generates(qtbot, r
 def test_an_unknown_file_is_refused_with_what_was_found(qtbot, real_window, tmp_path):
     path = tmp_path / "notes.safetensors"
     path.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00" + b'{"a": 1}'.ljust(16))
-    with qtbot.waitSignal(real_window.worker.modelFailed, timeout=60000) as failed:
+    with qtbot.waitSignal(real_window.session.worker.modelFailed, timeout=60000) as failed:
         real_window.load_model(str(path))
     assert failed.args[0]
     assert "Could not load" in real_window.model_panel.status.text()
@@ -59,7 +60,7 @@ def test_model_settings_are_remembered_per_file_and_reload(qtbot, tmp_path, monk
 
     backend = ScriptedBackend()
     worker = EngineWorker(lambda: backend)
-    window = MainWindow(worker, Settings(), user_dirs().ensure())
+    window = MainWindow(Session(worker, Settings(), user_dirs().ensure()))
     qtbot.addWidget(window)
     model = tmp_path / "sd2-768.safetensors"
     model.write_bytes(b"stand-in")
