@@ -233,3 +233,18 @@ def test_not_a_model_file_type(tmp_path):
         inspect_model(path)
     with pytest.raises(ModelLoadError, match="does not exist"):
         inspect_model(tmp_path / "missing.safetensors")
+
+
+def test_a_safetensors_header_length_starting_with_the_pickle_opcode_is_still_safetensors(tmp_path):
+    """A header of 0x5280 bytes starts the file with 0x80, pickle's PROTO opcode (1 file in 256)."""
+    import json
+    import struct
+
+    from ldm_studio.engine.checkpoints.pickles import sniff_format
+
+    header = json.dumps({"__metadata__": {"pad": ""}}).encode()
+    header += b" " * (0x5280 - len(header))
+    path = tmp_path / "lora.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header)
+    assert path.read_bytes()[0] == 0x80
+    assert sniff_format(path) == "safetensors"

@@ -67,10 +67,12 @@ def sniff_format(path: Path) -> str:
         raise ModelLoadError(f"{path.name} is empty (0 bytes)")
     if head.startswith(ZIP_MAGIC):
         return "zip"
-    if head[0] == PICKLE_PROTOCOL_OPCODE:
-        return "pickle"
+    # safetensors before pickle: a header length whose low byte is 0x80 (e.g. 21,120 bytes) starts
+    # with the pickle PROTO opcode too, but no pickle has "{" at offset 8 after a small length.
     if len(head) >= 9 and int.from_bytes(head[:8], "little") < 100 * 1024 * 1024 and head[8:9] == b"{":
         return "safetensors"
+    if head[0] == PICKLE_PROTOCOL_OPCODE:
+        return "pickle"
     return "unknown"
 
 
