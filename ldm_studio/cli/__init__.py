@@ -13,7 +13,7 @@ import sys
 from ldm_studio import __version__
 
 # module name under ldm_studio.cli -> subcommands it registers
-SUBCOMMAND_MODULES = ("generate", "info", "models", "data", "train", "walk", "prompt")
+SUBCOMMAND_MODULES = ("generate", "info", "models", "data", "train", "walk", "prompt", "upscale")
 
 
 class CliError(Exception):

@@ -1,4 +1,4 @@
-"""``ldm-studio train vae|ldm|export``: train a small latent diffusion model on a captioned image folder."""
+"""``ldm-studio train vae|ldm|export|lora``: train a small latent diffusion model, or a LoRA for any model."""
 
 from __future__ import annotations
 
@@ -44,6 +44,92 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="only rewrite the folder's README.md from the run's records (e.g. after bench/quality_emoji.py)",
     )
     export.set_defaults(run=run_export)
+    add_lora_parser(stages)
+
+
+def add_lora_parser(stages: argparse._SubParsersAction) -> None:
+    lora = stages.add_parser(
+        "lora", help="train a LoRA (kohya format) for an SD 1.x/2.x/SDXL or LDM Studio model"
+    )
+    lora.add_argument("--base", type=Path, help="model folder or checkpoint file to adapt")
+    lora.add_argument("--data", type=Path, help="folder of images with captions (.txt or metadata.jsonl)")
+    lora.add_argument("--out", type=Path, help="LoRA file to write (.safetensors)")
+    lora.add_argument("--config", type=Path, help="TOML recipe; the options below override it")
+    lora.add_argument("--rank", type=int, help="adapter rank (default 8)")
+    lora.add_argument("--alpha", type=float, help="adapter alpha: scale = alpha / rank (default 4)")
+    lora.add_argument("--steps", type=int, help="optimizer steps (default 1000)")
+    lora.add_argument("--lr", type=float, help="peak learning rate (default 1e-4)")
+    lora.add_argument("--trigger", help="word put first in every caption")
+    lora.add_argument("--resolution", type=int, help="training side in pixels (default: the model's own)")
+    lora.add_argument("--batch", type=int, help="images per step (default 1)")
+    lora.add_argument(
+        "--text-encoder", action="store_true", default=None, help="also adapt the text encoder(s)"
+    )
+    lora.add_argument(
+        "--gradient-checkpointing", action="store_true", default=None, help="less memory, slower"
+    )
+    lora.add_argument(
+        "--base-dtype", choices=("float32", "bfloat16", "float16"), help="precision of the frozen base"
+    )
+    lora.add_argument("--run-dir", type=Path, help="checkpoints, logs and samples (default: <out>-run/)")
+    lora.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    lora.add_argument(
+        "--stop-after",
+        type=int,
+        metavar="STEP",
+        help="stop (with a checkpoint) after this step; --resume goes on",
+    )
+    lora.set_defaults(run=run_lora)
+
+
+def lora_config(args: argparse.Namespace):  # -> LoraTrainingConfig
+    import dataclasses
+
+    from ldm_studio.training.config import load_config
+    from ldm_studio.training.lora_training import LoraTrainingConfig
+
+    config = load_config(LoraTrainingConfig, args.config)
+    top = {
+        "base": args.base,
+        "data": args.data,
+        "out": args.out,
+        "run_dir": args.run_dir,
+        "rank": args.rank,
+        "alpha": args.alpha,
+        "trigger": args.trigger,
+        "resolution": args.resolution,
+        "text_encoder": args.text_encoder,
+        "gradient_checkpointing": args.gradient_checkpointing,
+        "base_dtype": args.base_dtype,
+    }
+    config = dataclasses.replace(config, **{key: value for key, value in top.items() if value is not None})
+    run = {"max_steps": args.steps, "batch_size": args.batch}
+    run = {key: value for key, value in run.items() if value is not None}
+    if run:
+        config = dataclasses.replace(config, run=dataclasses.replace(config.run, **run))
+    if args.lr is not None:
+        config = dataclasses.replace(config, optim=dataclasses.replace(config.optim, learning_rate=args.lr))
+    return config
+
+
+def run_lora(args: argparse.Namespace) -> int:
+    from ldm_studio.engine.errors import ModelLoadError
+    from ldm_studio.training.lora_training import train_lora
+
+    try:
+        if args.stop_after is not None and args.stop_after < 1:
+            raise ValueError("--stop-after must be a step number of 1 or more")
+        result = train_lora(lora_config(args), resume=args.resume, stop_at_step=args.stop_after)
+    except (FileNotFoundError, FileExistsError, ValueError, ModelLoadError) as error:
+        raise CliError(str(error)) from error
+    if result.out_file is not None:
+        print(f"wrote {result.out_file} ({result.steps_done} steps; run folder {result.run_dir})")
+    else:
+        print(
+            f"stopped after step {result.steps_done} of {result.total_steps}; "
+            f"--resume continues ({result.run_dir})"
+        )
+    return 0
 
 
 def run_vae(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 
@@ -70,22 +70,27 @@ class LdmConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
 
 
-def from_dict(cls: type, values: dict[str, Any]) -> Any:
-    """Build dataclass ``cls`` from a (TOML) dict, nested tables included; unknown keys are errors."""
+def from_dict(cls: type, values: dict[str, Any], base: Any = None) -> Any:
+    """Build dataclass ``cls`` from a (TOML) dict, nested tables included; unknown keys are errors.
+
+    Keys left out keep ``base``'s values (default: ``cls()``), nested tables those of the parent's
+    own default, so a config whose defaults differ from ``RunConfig()`` keeps them.
+    """
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = set(values) - set(known)
     if unknown:
         raise ValueError(f"unknown {cls.__name__} setting(s): {', '.join(sorted(unknown))}")
+    base = cls() if base is None else base
     kwargs: dict[str, Any] = {}
     for name, value in values.items():
-        default = getattr(cls(), name)
+        default = getattr(base, name)
         if dataclasses.is_dataclass(default):
-            kwargs[name] = from_dict(type(default), value)
+            kwargs[name] = from_dict(type(default), value, default)
         elif isinstance(default, tuple):
             kwargs[name] = tuple(value)
         else:
             kwargs[name] = value
-    return cls(**kwargs)
+    return dataclasses.replace(base, **kwargs)
 
 
 def load_config(cls: type, path: Path | None) -> Any:
@@ -105,13 +110,15 @@ def to_toml(config: Any) -> str:
     def value_text(value: Any) -> str:
         if isinstance(value, bool):
             return "true" if value else "false"
-        if isinstance(value, str):
+        if isinstance(value, (str, PurePath)):
+            value = str(value)
             return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
         if isinstance(value, (list, tuple)):
             return "[" + ", ".join(value_text(item) for item in value) + "]"
         return repr(value)
 
     values = to_dict(config)
+    values = {key: value for key, value in values.items() if value is not None}  # TOML has no null
     lines = [f"{key} = {value_text(value)}" for key, value in values.items() if not isinstance(value, dict)]
     for key, value in values.items():
         if isinstance(value, dict):
