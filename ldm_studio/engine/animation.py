@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from ldm_studio.engine.errors import CancelledError, GenerationError
+from ldm_studio.engine.generation.decode import decode
 from ldm_studio.engine.loader import LoadedModel
 from ldm_studio.engine.preview import fast_preview, tile, to_uint8
 from ldm_studio.engine.trajectory import Trajectory
@@ -83,8 +84,6 @@ def timeline_frames(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> list[Image.Image]:
     """One image per kept step: the Fast projection of its x0, or a full VAE decode (slower)."""
-    from ldm_studio.engine.generate import decode
-
     kept = [step for step in trajectory.steps if step.x0 is not None]
     frames = []
     for number, step in enumerate(kept, start=1):

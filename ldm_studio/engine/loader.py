@@ -38,7 +38,7 @@ class LoadedModel:
     projection: LatentProjection | None = None
     base_scheduler_config: dict[str, Any] = field(default_factory=dict)
     dtype_choice: str = "auto"  # the user's choice: "auto" may add bf16 autocast (engine.precision)
-    # caches that make the second click cheap; see engine.generate
+    # caches that make the second click cheap; see engine.generation (schedule, conditioning)
     schedulers: dict[str, Any] = field(default_factory=dict)
     embeddings: dict[tuple, Any] = field(default_factory=dict)
 
@@ -49,6 +49,13 @@ class LoadedModel:
     @property
     def native_size(self) -> int:
         return int(self.pipe.unet.config.sample_size) * self.vae_scale_factor
+
+    @property
+    def denoiser(self) -> Any:
+        """How the sampling loop calls this model's network (engine.generation.denoiser)."""
+        from ldm_studio.engine.generation.denoiser import denoiser_for
+
+        return denoiser_for(self.pipe, self.placement.device)
 
     @property
     def prediction_type(self) -> str:

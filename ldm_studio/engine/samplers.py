@@ -10,20 +10,29 @@ from typing import Any
 class SamplerSpec:
     scheduler_class: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    # what the scheduler's ``step`` accepts beyond (output, t, sample): stochastic samplers draw
+    # their per-step noise from the request's generators; DDIM takes eta (0: deterministic DDIM)
+    takes_generator: bool = False
+    takes_eta: bool = False
 
 
 _DPMPP = {"algorithm_type": "dpmsolver++", "solver_order": 2}
 
 SAMPLERS: dict[str, SamplerSpec] = {
-    "Euler": SamplerSpec("EulerDiscreteScheduler", {"use_karras_sigmas": False}),
-    "Euler a": SamplerSpec("EulerAncestralDiscreteScheduler"),
-    "DPM++ 2M": SamplerSpec("DPMSolverMultistepScheduler", {**_DPMPP, "use_karras_sigmas": False}),
-    "DPM++ 2M Karras": SamplerSpec("DPMSolverMultistepScheduler", {**_DPMPP, "use_karras_sigmas": True}),
+    "Euler": SamplerSpec("EulerDiscreteScheduler", {"use_karras_sigmas": False}, takes_generator=True),
+    "Euler a": SamplerSpec("EulerAncestralDiscreteScheduler", takes_generator=True),
+    "DPM++ 2M": SamplerSpec(
+        "DPMSolverMultistepScheduler", {**_DPMPP, "use_karras_sigmas": False}, takes_generator=True
+    ),
+    "DPM++ 2M Karras": SamplerSpec(
+        "DPMSolverMultistepScheduler", {**_DPMPP, "use_karras_sigmas": True}, takes_generator=True
+    ),
     "DPM++ 2M SDE Karras": SamplerSpec(
         "DPMSolverMultistepScheduler",
         {"algorithm_type": "sde-dpmsolver++", "solver_order": 2, "use_karras_sigmas": True},
+        takes_generator=True,
     ),
-    "DDIM": SamplerSpec("DDIMScheduler"),
+    "DDIM": SamplerSpec("DDIMScheduler", takes_generator=True, takes_eta=True),
     "UniPC": SamplerSpec("UniPCMultistepScheduler"),
     "Heun": SamplerSpec("HeunDiscreteScheduler", {"use_karras_sigmas": False}),
     "DPM2": SamplerSpec("KDPM2DiscreteScheduler", {"use_karras_sigmas": False}),
@@ -36,6 +45,17 @@ DEFAULT_SAMPLER = "Euler a"
 
 def sampler_names() -> list[str]:
     return list(SAMPLERS)
+
+
+def step_options(name: str, generators: list[Any]) -> dict[str, Any]:
+    """The extra keyword arguments sampler ``name``'s ``scheduler.step`` takes (see ``SamplerSpec``)."""
+    spec = SAMPLERS[name]
+    options: dict[str, Any] = {}
+    if spec.takes_eta:
+        options["eta"] = 0.0
+    if spec.takes_generator:
+        options["generator"] = generators
+    return options
 
 
 def explicit_config(config: Any) -> dict[str, Any]:

@@ -42,8 +42,8 @@ class Trajectory:
     steps: list[KeptStep] = field(default_factory=list)
     bytes_used: int = 0
     # Everything needed to continue, beyond the per-step state
-    conditioning: Any = None  # engine.generate.Conditioning of the original prompt
-    inpaint: Any = None  # engine.generate.InpaintState, when inpainting
+    conditioning: Any = None  # engine.generation.conditioning.PromptSchedule of the original prompt
+    inpaint: Any = None  # engine.generation.start.SourceImage, when inpainting or img2img
 
     def record(
         self,

@@ -9,8 +9,10 @@ import torch
 from PIL import Image
 
 from ldm_studio.engine.errors import CancelledError, GenerationError
-from ldm_studio.engine.events import Finished
-from ldm_studio.engine.generate import Conditioning, encode_text, initial_noise, make_generators, resolve
+from ldm_studio.engine.events import Cancelled, Failed
+from ldm_studio.engine.generate import generate, resolve
+from ldm_studio.engine.generation.conditioning import Conditioning, encode_text
+from ldm_studio.engine.generation.start import initial_noise, make_generators
 from ldm_studio.engine.loader import LoadedModel
 from ldm_studio.engine.preview import PreviewSettings
 from ldm_studio.engine.request import GenerationRequest
@@ -66,12 +68,11 @@ def walk(
     start = resolve(walk_request.start.replace(batch_size=1), model)
     end = start.replace(seed=walk_request.to_seed, prompt=walk_request.to_prompt or start.prompt)
     guided = start.guidance > 1.0
-    dtype = next(model.pipe.unet.parameters()).dtype
-    noise_a = initial_noise(model, start, make_generators(start), dtype)
-    noise_b = initial_noise(model, end, make_generators(end), dtype)
     text_a = encode_text(model, start.prompt, start.negative_prompt, guided)
     text_b = encode_text(model, end.prompt, end.negative_prompt, guided)
-    from ldm_studio.engine.generate import generate
+    dtype = text_a.embeds.dtype  # the dtype generate() draws its own noise in
+    noise_a = initial_noise(model, start, make_generators(start), dtype)
+    noise_b = initial_noise(model, end, make_generators(end), dtype)
 
     frames = []
     total = walk_request.frames
@@ -89,9 +90,9 @@ def walk(
             noise=slerp(noise_a, noise_b, t),
             conditioning=lerp_conditioning(text_a, text_b, t),
         )
-        if not isinstance(result, Finished):
-            if type(result).__name__ == "Cancelled":
-                raise CancelledError(index)
+        if isinstance(result, Cancelled):
+            raise CancelledError(index)
+        if isinstance(result, Failed):
             raise GenerationError(result.message)
         frames.append(result.images[0])
         on_frame(index + 1, total, result.images[0])
