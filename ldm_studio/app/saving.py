@@ -21,14 +21,13 @@ from ldm_studio.gallery.metadata import (
     image_request,
     metadata_from_chunks,
     our_chunk_json,
+    split_record,
 )
 from ldm_studio.gallery.store import GallerySaveError, GalleryStore
 
 
 def _metadata_of(result: Finished) -> tuple[str, str, dict[str, Any]]:
-    metadata = result.metadata
-    extra = {key: value for key, value in metadata.items() if key not in ("model_name", "model_hash")}
-    return metadata.get("model_name", ""), metadata.get("model_hash", ""), extra
+    return split_record(result.metadata)
 
 
 def save_finished(store: GalleryStore, result: Finished) -> list[SavedImage]:

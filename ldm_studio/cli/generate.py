@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ldm_studio.cli import CliError
+from ldm_studio.cli.network_options import add_network_options, network_arguments
 from ldm_studio.engine.samplers import DEFAULT_SAMPLER, sampler_names
 
 
@@ -27,6 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch", type=int, default=1, help="images to generate (seeds seed, seed+1, …)")
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
     add_threads_option(parser)
+    add_network_options(parser)
     parser.add_argument("--dtype", default="auto", choices=["auto", "float16", "bfloat16", "float32"])
     parser.add_argument("--out", required=True, type=Path, help="folder for the PNGs")
     source = parser.add_argument_group("image to image and inpainting")
@@ -66,9 +68,15 @@ def resolve_model(model: str | None) -> Path:
 def run(args: argparse.Namespace) -> int:
     from ldm_studio.engine.request import GenerationRequest
 
+    prompt, network_files = network_arguments(args)
+    extras = source_extras(args)
+    if network_files:
+        from ldm_studio.engine.networks import NETWORK_FILES_KEY
+
+        extras[NETWORK_FILES_KEY] = network_files
     try:
         request = GenerationRequest(
-            prompt=args.prompt,
+            prompt=prompt,
             negative_prompt=args.negative,
             seed=args.seed,
             steps=args.steps,
@@ -80,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
             init_image=str(args.init_image or ""),
             strength=args.strength if args.init_image else 1.0,
             mask=str(args.mask or ""),
-            extras=source_extras(args),
+            clip_skip=args.clip_skip,
+            extras=extras,
         )
     except ValueError as error:
         raise CliError(str(error), status=2) from error
@@ -99,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     from ldm_studio.engine.generate import generate
     from ldm_studio.engine.loader import load_model
     from ldm_studio.engine.preview import PreviewSettings
-    from ldm_studio.gallery.metadata import encode_png, image_request
+    from ldm_studio.gallery.metadata import encode_png, image_request, split_record
     from ldm_studio.gallery.store import prompt_slug, write_atomic_exclusive
     from ldm_studio.paths import user_dirs
 
@@ -131,14 +140,10 @@ def run(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise CliError(f"cannot create the output folder {args.out}: {error.strerror or error}") from error
+    model_name, model_hash, extra = split_record(result.metadata)
     for index, image in enumerate(result.images):
         single = image_request(result.request, index)
-        data = encode_png(
-            image,
-            single,
-            model_name=result.metadata.get("model_name", ""),
-            model_hash=result.metadata.get("model_hash", ""),
-        )
+        data = encode_png(image, single, model_name=model_name, model_hash=model_hash, extra=extra)
         try:
             path = write_atomic_exclusive(data, args.out / f"{single.seed}-{prompt_slug(single.prompt)}.png")
         except OSError as error:

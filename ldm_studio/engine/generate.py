@@ -21,8 +21,8 @@ from ldm_studio.engine.generation.conditioning import (
     Conditioning,
     PromptSchedule,
     as_schedule,
+    condition,
     encode_text,
-    schedule_prompt,
 )
 from ldm_studio.engine.generation.decode import composite, decode, to_pil
 from ldm_studio.engine.generation.outcome import (
@@ -47,6 +47,7 @@ from ldm_studio.engine.generation.start import (
     schedule_for,
 )
 from ldm_studio.engine.loader import LoadedModel
+from ldm_studio.engine.networks import NetworkLibrary
 from ldm_studio.engine.precision import autocast_context
 from ldm_studio.engine.preview import PreviewSettings
 from ldm_studio.engine.request import GenerationRequest
@@ -93,11 +94,13 @@ def generate(
     noise: torch.Tensor | None = None,
     conditioning: Conditioning | PromptSchedule | None = None,
     metadata: dict[str, Any] | None = None,
+    networks: NetworkLibrary | None = None,
 ) -> Finished | Cancelled | Failed:
     """Run one request to the end; every outcome is also sent to ``on_event`` as the last event.
 
     ``branch`` continues a kept trajectory; ``noise`` and ``conditioning`` replace the seed's noise
-    and the prompt's embeddings (a latent walk's blends); ``metadata`` joins the record.
+    and the prompt's embeddings (a latent walk's blends); ``metadata`` joins the record; ``networks``
+    says where LoRA and embedding names are looked up (default: the user's folders).
     """
     preview = preview or PreviewSettings()
     started_at = time.perf_counter()
@@ -123,10 +126,20 @@ def generate(
     # One autocast region for the whole generation: its bf16 copies of the weights are made once.
     regions.enter_context(autocast_context(model.placement.device, model.dtype_choice))
     try:
-        images = run_stages(
-            model, request, relay, should_stop, preview, started_at, trajectory, branch, noise, conditioning
+        images, used = run_stages(
+            model,
+            request,
+            relay,
+            should_stop,
+            preview,
+            started_at,
+            trajectory,
+            branch,
+            noise,
+            conditioning,
+            networks,
         )
-        record = generation_record(model, request, branch, metadata)
+        record = generation_record(model, request, branch, {**used, **(metadata or {})})
         result = Finished(to_pil(images), request, record, time.perf_counter() - started_at, trajectory)
         on_event(result)
         return result
@@ -151,16 +164,24 @@ def run_stages(
     branch: Branch | None,
     noise: torch.Tensor | None,
     conditioning: Conditioning | PromptSchedule | None,
-) -> torch.Tensor:
-    """The stages in order; returns the images in [-1, 1] or raises (CancelledError included)."""
+    networks: NetworkLibrary | None = None,
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """The stages in order; returns the images in [-1, 1] and the record of the LoRAs and embeddings
+    used, or raises (CancelledError included)."""
     source: SourceImage | None
     if branch is None:
         source = prepare_source(model, request)
         if nothing_to_denoise(source, request):  # the answer is the source, without a VAE round trip
-            return source.pixels.repeat(request.batch_size, 1, 1, 1)
+            return source.pixels.repeat(request.batch_size, 1, 1, 1), {}
     else:
         source = branch.trajectory.inpaint
-    plan = plan_sampling(model, request, branch, source, noise, conditioning, trajectory)
+    guided = request.guidance > 1.0
+    if conditioning is None:
+        prompts, prepared = condition(model, request, guided, networks)
+        used = prepared.record()
+    else:
+        prompts, used = as_schedule(conditioning), {}
+    plan = plan_sampling(model, request, branch, source, noise, prompts, trajectory)
     latents = sample(model, plan, on_event, should_stop, preview, started_at, trajectory)
     if should_stop():
         raise CancelledError(request.steps)
@@ -168,7 +189,7 @@ def run_stages(
     images = decode(model, latents)
     check_images(images)
     # hires fix / upscalers: a pass over ``images`` here (a second ``sample`` from a ``Start``)
-    return composite(images, source)
+    return composite(images, source), used
 
 
 def plan_sampling(
@@ -177,17 +198,12 @@ def plan_sampling(
     branch: Branch | None,
     source: SourceImage | None,
     noise: torch.Tensor | None,
-    conditioning: Conditioning | PromptSchedule | None,
+    prompts: PromptSchedule,
     trajectory: Trajectory | None,
 ) -> SamplingPlan:
-    """Conditioning and start: the sampler, the per-step text, the seed's noise, the first latents."""
+    """The start: the sampler, the seed's noise, the first latents, with the per-step text."""
     generators = make_generators(request)
     scheduler = schedule_for(model, request, branch)
-    guided = request.guidance > 1.0
-    if conditioning is None:
-        prompts = schedule_prompt(model, request.prompt, request.negative_prompt, guided)
-    else:
-        prompts = as_schedule(conditioning)
     # Always draw the seed's noise, even when a walk supplies its own: ancestral samplers then take
     # their per-step noise from the same point of each generator as a plain generation does.
     drawn = initial_noise(model, request, generators, prompts.first.embeds.dtype)

@@ -41,6 +41,7 @@ class LoadedModel:
     # caches that make the second click cheap; see engine.generation (schedule, conditioning)
     schedulers: dict[str, Any] = field(default_factory=dict)
     embeddings: dict[tuple, Any] = field(default_factory=dict)
+    loras: Any = None  # engine.lora.LoraStack, made by the networks stage on first use
 
     @property
     def vae_scale_factor(self) -> int:
@@ -68,6 +69,9 @@ class LoadedModel:
     def unload(self) -> None:
         self.schedulers.clear()
         self.embeddings.clear()
+        if self.loras is not None:
+            self.loras.forget()
+            self.loras = None
         self.pipe = None
         gc.collect()
         if torch.cuda.is_available():

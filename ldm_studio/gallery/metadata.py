@@ -39,6 +39,7 @@ __all__ = [
     "image_request",
     "parse_parameters",
     "read_metadata",
+    "split_record",
 ]
 
 OUR_CHUNK = "ldm-studio"
@@ -117,6 +118,12 @@ class ImageMetadata:
 
 def _valid_seed(seed: int | None) -> bool:
     return seed is not None and 0 <= seed <= MAX_SEED
+
+
+def split_record(record: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """A finished generation's record as the PNG writer takes it: model name, model hash, the rest."""
+    extra = {key: value for key, value in record.items() if key not in ("model_name", "model_hash")}
+    return str(record.get("model_name", "")), str(record.get("model_hash", "")), extra
 
 
 def image_request(request: GenerationRequest, index: int) -> GenerationRequest:

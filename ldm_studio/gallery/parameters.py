@@ -94,8 +94,8 @@ def format_parameters(
         )
     )
     for key, value in extra.items():
-        if key in NETWORK_RECORD_KEYS:
-            continue
+        if key in NETWORK_RECORD_KEYS or isinstance(value, (list, tuple, dict)):
+            continue  # structured records (LoRA lists, notices) live in our JSON chunk only
         settings[str(key)] = format_number(value) if isinstance(value, float) else str(value)
     settings_line = ", ".join(f"{key}: {quote(value)}" for key, value in settings.items())
     negative = f"\n{NEGATIVE_PREFIX} {request.negative_prompt}" if request.negative_prompt else ""

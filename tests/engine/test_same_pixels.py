@@ -57,6 +57,15 @@ def test_pixels_equal_the_golden_file(models, golden, name):
     rendered = cases.render(models, only=[name])
     assert rendered, name
     for key, array in rendered.items():
+        if key.endswith(("/x0", "/noisy")):
+            # Fast previews go through the projection fitted at load time by a least-squares solve,
+            # whose last float bits depend on what ran before in the process (seen: 1 value off by 1
+            # after the training tests). The final images above and below stay exact.
+            difference = np.abs(array.astype(np.int16) - golden[key].astype(np.int16))
+            assert difference.max() <= 1 and np.count_nonzero(difference) <= max(1, difference.size // 100), (
+                key
+            )
+            continue
         assert_same_pixels(array, golden[key], exact, key)
 
 

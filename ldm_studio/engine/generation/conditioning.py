@@ -1,9 +1,8 @@
 """Conditioning: prompt text -> the text embeddings the denoiser reads at each step.
 
 The sampling loop asks ``PromptSchedule.at(step)`` for every step, so prompt editing (``[from:to:when]``)
-and alternation (``[a|b]``) only have to produce a schedule with more than one entry. Today every
-prompt is one entry for the whole run: ``schedule_prompt`` is where A1111 prompt syntax, textual
-inversion embeddings, LoRA and clip skip join.
+and alternation (``[a|b]``) are schedules with more than one entry. ``schedule_prompt`` reads the text
+with the A1111 toolkit (``engine.prompts``): emphasis, 75-token chunks, embeddings and clip skip.
 """
 
 from __future__ import annotations
@@ -12,7 +11,19 @@ from dataclasses import dataclass
 
 import torch
 
+from ldm_studio.engine.generation.networks import PreparedNetworks, prepare_networks
 from ldm_studio.engine.loader import LoadedModel
+from ldm_studio.engine.networks import NetworkLibrary
+from ldm_studio.engine.prompts import Embedding, ParsedPrompt, UnsupportedPrompt, parse_prompt
+from ldm_studio.engine.prompts.encode import (
+    EncodedPrompts,
+    TextEncoderPair,
+    encode_prompts,
+    pad_to_same_length,
+    sd_encoders,
+    sdxl_encoders,
+)
+from ldm_studio.engine.request import GenerationRequest
 
 EMBEDDING_CACHE_SIZE = 16
 
@@ -51,14 +62,111 @@ class PromptSchedule:
         return self.parts[0][1]
 
 
-def schedule_prompt(model: LoadedModel, prompt: str, negative: str, guided: bool) -> PromptSchedule:
-    """The per-step conditioning of a request's prompt: the one place the prompt parser plugs in.
-
-    Today the whole prompt is one plain text for every step; a parser turns it into
-    ``(until_step, embeddings)`` pairs (prompt editing, alternation) with weighted 75-token chunks.
-    """
+def schedule_prompt(
+    model: LoadedModel,
+    request: GenerationRequest,
+    guided: bool,
+    networks: PreparedNetworks | None = None,
+) -> PromptSchedule:
+    """The per-step conditioning of a request's prompt, read the A1111 way: emphasis, 75-token
+    chunks, ``BREAK``, prompt editing and alternation, embeddings, clip skip (tags were applied by
+    the networks stage). Refuses ``AND`` (composable diffusion) in a sentence."""
+    positive = parse_prompt(request.prompt, request.steps)
+    if positive.unsupported:
+        raise UnsupportedPrompt(positive.unsupported)
+    negative = parse_prompt(request.negative_prompt, request.steps, negative=True)
+    networks = networks or PreparedNetworks()
+    if networks.text_encoders_changed:
+        model.embeddings.clear()  # encodings made with other text-encoder weights
+    clip_skip = effective_clip_skip(model, request.clip_skip)
+    key = (request.prompt, request.negative_prompt, request.steps, guided, clip_skip, networks.signature)
+    cached = model.embeddings.get(key)
+    if cached is not None:
+        return cached
     with torch.autocast(model.placement.device.type, enabled=False):  # once per prompt: full precision
-        return PromptSchedule.constant(encode_text(model, prompt, negative, guided))
+        schedule = _encode_schedule(model, positive, negative, guided, clip_skip, networks.embeddings)
+    if len(model.embeddings) >= EMBEDDING_CACHE_SIZE:
+        model.embeddings.pop(next(iter(model.embeddings)))
+    model.embeddings[key] = schedule
+    return schedule
+
+
+def effective_clip_skip(model: LoadedModel, clip_skip: int) -> int:
+    """SD 2.x checkpoints already stop at the penultimate layer and A1111 ignores clip skip there."""
+    return 1 if model.family == "sd2" else clip_skip
+
+
+def text_encoders(model: LoadedModel) -> list[TextEncoderPair]:
+    pipe = model.pipe
+    if getattr(pipe, "text_encoder_2", None) is not None:
+        return sdxl_encoders(pipe.tokenizer, pipe.text_encoder, pipe.tokenizer_2, pipe.text_encoder_2)
+    return sd_encoders(pipe.tokenizer, pipe.text_encoder)
+
+
+def _zero_empty_negative(model: LoadedModel, text: str) -> bool:
+    """SDXL draws an empty negative prompt as zeros, not as the encoding of "" (diffusers' and
+    A1111's rule for SDXL alike)."""
+    return (
+        text == ""
+        and model.denoiser.wants_pooled_text
+        and bool(model.pipe.config.get("force_zeros_for_empty_prompt", True))
+    )
+
+
+@torch.no_grad()
+def _encode_schedule(
+    model: LoadedModel,
+    positive: ParsedPrompt,
+    negative: ParsedPrompt,
+    guided: bool,
+    clip_skip: int,
+    embeddings: tuple[Embedding, ...],
+) -> PromptSchedule:
+    encoders = text_encoders(model)
+    device = model.placement.device
+    pooled_wanted = model.denoiser.wants_pooled_text
+
+    def encode(parsed: ParsedPrompt) -> tuple[list[int], EncodedPrompts]:
+        schedule = parsed.parts[0].schedule
+        texts = [entry.text for entry in schedule]
+        # A1111 counts steps from 0 and keeps an entry while step <= its end: our bounds are exclusive
+        return [entry.until_step + 1 for entry in schedule], encode_prompts(
+            encoders, texts, clip_skip=clip_skip, embeddings=embeddings
+        )
+
+    bounds_pos, pos = encode(positive)
+    if guided:
+        bounds_neg, neg = encode(negative)
+        if _zero_empty_negative(model, negative.text):
+            neg = EncodedPrompts(
+                torch.zeros_like(neg.hidden), None if neg.pooled is None else torch.zeros_like(neg.pooled)
+            )
+        empty = encode_prompts(encoders, [""], clip_skip=clip_skip).hidden
+        pos_hidden, neg_hidden = pad_to_same_length(pos.hidden, neg.hidden, empty)
+    else:
+        bounds_neg, neg, pos_hidden, neg_hidden = [], None, pos.hidden, None
+    parts = []
+    for bound in sorted(set(bounds_pos) | set(bounds_neg)):
+        step = bound - 1
+        row = _row_at(bounds_pos, step)
+        embeds = pos_hidden[row : row + 1]
+        pooled = pos.pooled[row : row + 1] if pos.pooled is not None else None
+        if neg is not None:
+            neg_row = _row_at(bounds_neg, step)
+            embeds = torch.cat([neg_hidden[neg_row : neg_row + 1], embeds])
+            if pooled is not None and neg.pooled is not None:
+                pooled = torch.cat([neg.pooled[neg_row : neg_row + 1], pooled])
+        added = {"text_embeds": pooled.to(device)} if pooled_wanted and pooled is not None else None
+        parts.append((bound, Conditioning(embeds.to(device), added)))
+    return PromptSchedule(tuple(parts))
+
+
+def _row_at(bounds: list[int], step: int) -> int:
+    """The schedule row in force at 0-based ``step`` (the last one holds to the end)."""
+    for row, bound in enumerate(bounds):
+        if step < bound:
+            return row
+    return len(bounds) - 1
 
 
 def as_schedule(given: Conditioning | PromptSchedule) -> PromptSchedule:
@@ -66,32 +174,21 @@ def as_schedule(given: Conditioning | PromptSchedule) -> PromptSchedule:
     return given if isinstance(given, PromptSchedule) else PromptSchedule.constant(given)
 
 
-@torch.no_grad()
+def condition(
+    model: LoadedModel, request: GenerationRequest, guided: bool, library: NetworkLibrary | None = None
+) -> tuple[PromptSchedule, PreparedNetworks]:
+    """The networks stage, then the prompt's schedule: LoRA weights first, as they change the text
+    encoder that the schedule is encoded with."""
+    positive = parse_prompt(request.prompt, request.steps)
+    negative = parse_prompt(request.negative_prompt, request.steps, negative=True)
+    texts = [*positive.texts, *negative.texts]
+    networks = prepare_networks(model, request, positive.networks, texts, library)
+    return schedule_prompt(model, request, guided, networks), networks
+
+
 def encode_text(model: LoadedModel, prompt: str, negative: str, guided: bool) -> Conditioning:
-    """Plain text through the model's encoder(s), cached per model (the second click is free)."""
-    key = (prompt, negative, guided)
-    cached = model.embeddings.get(key)
-    if cached is not None:
-        return cached
-    pipe, device = model.pipe, model.placement.device
-    if model.denoiser.wants_pooled_text:
-        positive, negative_embeds, pooled, negative_pooled = pipe.encode_prompt(
-            prompt=prompt,
-            device=device,
-            num_images_per_prompt=1,
-            do_classifier_free_guidance=guided,
-            negative_prompt=negative or None,
-        )
-        added = {"text_embeds": torch.cat([negative_pooled, pooled]) if guided else pooled}
-    else:
-        positive, negative_embeds = pipe.encode_prompt(prompt, device, 1, guided, negative or None)
-        added = None
-    embeds = torch.cat([negative_embeds, positive]) if guided else positive
-    conditioning = Conditioning(embeds, added)
-    if len(model.embeddings) >= EMBEDDING_CACHE_SIZE:
-        model.embeddings.pop(next(iter(model.embeddings)))
-    model.embeddings[key] = conditioning
-    return conditioning
+    """One prompt's conditioning at its first step, its LoRA tags applied (a latent walk blends two)."""
+    return condition(model, GenerationRequest(prompt, negative), guided)[0].first
 
 
 def for_batch(conditioning: Conditioning, batch: int, guided: bool) -> Conditioning:

@@ -9,11 +9,12 @@ latents, T5 text) is one more adapter here and one more line in ``denoiser_for``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
-from ldm_studio.engine.generation.conditioning import Conditioning
+if TYPE_CHECKING:  # conditioning -> loader -> denoiser: the type alone, no import at run time
+    from ldm_studio.engine.generation.conditioning import Conditioning
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from ldm_studio.engine.errors import CancelledError, GenerationError
+from ldm_studio.engine.errors import CancelledError, EngineError, GenerationError
 from ldm_studio.engine.events import Cancelled, Failed
 from ldm_studio.engine.generation.decode import decoder_blocks
 from ldm_studio.engine.loader import LoadedModel
@@ -85,7 +85,7 @@ def outcome_of(error: Exception, request: GenerationRequest) -> Cancelled | Fail
     if isinstance(error, CancelledError):
         return Cancelled(request, int(error.args[0]) if error.args else 0)
     detail = traceback.format_exc()
-    if isinstance(error, GenerationError):
+    if isinstance(error, EngineError):  # ours, LoRA and prompt errors: a sentence meant for the user
         return Failed(str(error), detail)
     if _out_of_memory(error):
         return Failed(f"Out of memory at {request.width}x{request.height}. {OOM_HINT}", detail)
