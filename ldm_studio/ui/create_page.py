@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QV
 
 from ldm_studio.app.backend import ModelSummary
 from ldm_studio.app.jobs import TASK_CONVERT, TASK_WALK, FinishedUpdate, StepUpdate
+from ldm_studio.app.prompt_switches import prompt_by_step
 from ldm_studio.app.session import Session
 from ldm_studio.engine.request import GenerationRequest
 from ldm_studio.ui.preview_view import PreviewView
@@ -126,6 +127,7 @@ class CreatePage(QWidget):
             self.timeline.keep_prefix(kept_steps)
         else:
             self.timeline.clear()
+        self.timeline.set_prompt_changes(prompt_by_step(request))
         self._started_at = time.perf_counter()
         self.progress.setRange(0, request.steps)
         self.progress.setValue(0)

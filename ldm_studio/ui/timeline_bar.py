@@ -6,13 +6,20 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
 
 from ldm_studio.app.jobs import StepUpdate  # one kept frame of the timeline is one step update
+from ldm_studio.app.prompt_switches import prompt_at
 
 VIEW_X0, VIEW_NOISY, VIEW_BOTH = "x0", "noisy", "both"
 
 
-def describe(frame: StepUpdate) -> str:
+def describe(frame: StepUpdate, prompt_changes: dict[int, str] | None = None) -> str:
     noise = f"σ {frame.sigma:.3g}" if frame.sigma is not None else f"t {frame.timestep:.0f}"
-    return f"Step {frame.index}/{frame.total} · {noise} · {frame.elapsed:.2f} s"
+    text = f"Step {frame.index}/{frame.total} · {noise} · {frame.elapsed:.2f} s"
+    if prompt_changes:
+        prompt = prompt_at(prompt_changes, frame.index) or ""
+        shown = prompt if len(prompt) <= 28 else prompt[:27] + "…"
+        verb = "prompt switched to" if frame.index in prompt_changes and frame.index > 1 else "prompt"
+        text += f" · {verb} “{shown}”"
+    return text
 
 
 class TimelineBar(QWidget):
@@ -24,6 +31,7 @@ class TimelineBar(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.frames: list[StepUpdate] = []
+        self.prompt_changes: dict[int, str] = {}  # 1-based step -> the prompt from there (editing)
         self.finished = False
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(1, 1)
@@ -60,6 +68,15 @@ class TimelineBar(QWidget):
         layout.addWidget(self.export)
         self._sync_enabled()
 
+    def set_prompt_changes(self, changes: dict[int, str]) -> None:
+        """Steps where prompt editing or alternation switches the text: named while scrubbing."""
+        self.prompt_changes = dict(changes)
+        switches = [f"step {step}: “{text}”" for step, text in sorted(changes.items()) if step > 1]
+        self.slider.setToolTip(
+            "Scrub through the denoising steps (← → step, PgUp/PgDn jump)"
+            + ("\nThe prompt switches at " + "; ".join(switches) if switches else "")
+        )
+
     def view_mode(self) -> str:
         return self.view.currentData()
 
@@ -91,7 +108,7 @@ class TimelineBar(QWidget):
         if following:
             self.slider.setValue(len(self.frames))
         self.slider.blockSignals(False)
-        self.label.setText(describe(frame))
+        self.label.setText(describe(frame, self.prompt_changes))
 
     def finish(self) -> None:
         self.finished = True
@@ -104,7 +121,7 @@ class TimelineBar(QWidget):
     def _moved(self, value: int) -> None:
         frame = self.current()
         if frame is not None:
-            self.label.setText(describe(frame))
+            self.label.setText(describe(frame, self.prompt_changes))
             self.frameChosen.emit(frame)
 
     def _sync_enabled(self) -> None:
