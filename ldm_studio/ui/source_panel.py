@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent, QImage, QImageReader, QPixmap
+from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent, QImageReader
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
-    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -26,13 +24,12 @@ from PySide6.QtWidgets import (
 from ldm_studio.engine.request import GenerationRequest
 from ldm_studio.paths import user_dirs
 from ldm_studio.ui import mask_ops
-from ldm_studio.ui.mask_editor import MaskEditor, coverage_text, grey_image, opaque_image
+from ldm_studio.ui.mask_canvas import grey_image, opaque_image
+from ldm_studio.ui.mask_editor import MaskEditor, coverage_text
+from ldm_studio.ui.source_image import IMAGE_SUFFIXES, THUMBNAIL, ImageDropZone, image_paths, read_image
+from ldm_studio.ui.source_settings import DEFAULT_STRENGTH, SourceSettings, without_source
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 RESIZE_MODES = (("Stretch", "resize"), ("Crop to fill", "crop"), ("Pad", "pad"))
-SOURCE_EXTRAS = ("resize_mode", "mask_feather", "mask_invert")
-DEFAULT_STRENGTH = 0.75
-THUMBNAIL = 84
 
 PANEL_STYLE = """
 QFrame#dropZone { border: 1px dashed #4a4f5a; border-radius: 6px; background: #202226; }
@@ -44,72 +41,6 @@ QToolButton#sectionHeader { border: none; font-weight: 600; color: #c9ccd3; padd
 QToolButton#clearButton { border: none; color: #9aa0aa; font-size: 13px; padding: 0 4px; }
 QToolButton#clearButton:hover { color: #ffffff; }
 """
-
-
-@dataclass(frozen=True)
-class SourceSettings:
-    """Where an image-to-image or inpainting request starts from."""
-
-    image_path: str
-    strength: float = DEFAULT_STRENGTH
-    resize_mode: str = "resize"  # one of engine.images.RESIZE_MODES
-    mask_path: str = ""  # greyscale PNG, white is repainted; "" for plain image to image
-    feather: float = 0.0  # pixels of Gaussian blur on the mask edge, applied by the engine
-    invert: bool = False  # repaint the black part instead (a request reused from the CLI)
-
-    def apply_to(self, request: GenerationRequest) -> GenerationRequest:
-        extras = {key: value for key, value in request.extras.items() if key not in SOURCE_EXTRAS}
-        extras["resize_mode"] = self.resize_mode
-        if self.mask_path and self.feather > 0:
-            extras["mask_feather"] = self.feather
-        if self.mask_path and self.invert:
-            extras["mask_invert"] = True
-        return request.replace(
-            init_image=self.image_path, strength=self.strength, mask=self.mask_path, extras=extras
-        )
-
-    @classmethod
-    def from_request(cls, request: GenerationRequest) -> SourceSettings | None:
-        """The source of a request (e.g. one reused from the gallery), or None for text to image."""
-        if not request.init_image:
-            return None
-        return cls(
-            image_path=request.init_image,
-            strength=request.strength,
-            resize_mode=str(request.extras.get("resize_mode", "resize")),
-            mask_path=request.mask,
-            feather=float(request.extras.get("mask_feather", 0.0)),
-            invert=bool(request.extras.get("mask_invert", False)),
-        )
-
-
-def without_source(request: GenerationRequest) -> GenerationRequest:
-    """The request as plain text to image."""
-    extras = {key: value for key, value in request.extras.items() if key not in SOURCE_EXTRAS}
-    return request.replace(init_image="", strength=1.0, mask="", extras=extras)
-
-
-def read_image(path: Path, fit_in: QSize | None = None) -> QImage:
-    """Read with Qt, optionally scaled down while decoding (cheap thumbnails of big photos).
-    EXIF rotation is applied, as the engine does (ImageOps.exif_transpose), so masks line up."""
-    reader = QImageReader(str(path))
-    reader.setAutoTransform(True)
-    if fit_in is not None and reader.size().isValid():
-        size = reader.size()
-        if size.width() > fit_in.width() or size.height() > fit_in.height():
-            reader.setScaledSize(size.scaled(fit_in, Qt.AspectRatioMode.KeepAspectRatio))
-    image = reader.read()
-    if image.isNull():
-        raise ValueError(reader.errorString())
-    return image
-
-
-def image_paths(event: QDragEnterEvent | QDropEvent) -> list[Path]:
-    mime = event.mimeData()
-    if not mime.hasUrls():
-        return []
-    paths = [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
-    return [path for path in paths if path.suffix.lower() in IMAGE_SUFFIXES]
 
 
 class SourcePanel(QWidget):
@@ -147,26 +78,18 @@ class SourcePanel(QWidget):
         self.summary = QLabel()
         self.summary.setObjectName("hint")
 
-        self.drop_zone = QFrame()
-        self.drop_zone.setObjectName("dropZone")
-        self.thumbnail = QLabel()
-        self.thumbnail.setObjectName("thumbnail")
-        self.thumbnail.setFixedSize(THUMBNAIL, THUMBNAIL)
-        self.thumbnail.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.name_label = QLabel()
-        self.name_label.setObjectName("sourceName")
-        self.size_label = QLabel()
-        self.size_label.setObjectName("hint")
-        self.empty_label = QLabel("Drop a PNG, JPEG or WebP here, or")
-        self.empty_label.setObjectName("hint")
-        self.choose_button = QPushButton("Choose…")
+        self.drop_zone = ImageDropZone()
+        # The well's parts stay reachable as the panel's own, as they were before it was split out.
+        self.thumbnail = self.drop_zone.thumbnail
+        self.name_label = self.drop_zone.name_label
+        self.size_label = self.drop_zone.size_label
+        self.empty_face = self.drop_zone.empty_face
+        self.image_face = self.drop_zone.image_face
+        self.choose_button = self.drop_zone.choose_button
         self.choose_button.clicked.connect(self.choose_image)
-        self.replace_button = QPushButton("Replace…")
+        self.replace_button = self.drop_zone.replace_button
         self.replace_button.clicked.connect(self.choose_image)
-        self.clear_button = QToolButton()
-        self.clear_button.setObjectName("clearButton")
-        self.clear_button.setText("✕")
-        self.clear_button.setToolTip("Stop using this image (generate from text only)")
+        self.clear_button = self.drop_zone.clear_button
         self.clear_button.clicked.connect(self.clear)
 
         self.strength_slider = QSlider(Qt.Orientation.Horizontal)
@@ -207,31 +130,6 @@ class SourcePanel(QWidget):
         self.error_label.setWordWrap(True)
 
     def _lay_out(self) -> None:
-        # Two faces, one shown at a time: an invitation when empty, the chosen image when filled.
-        self.empty_face = QWidget()
-        empty = QHBoxLayout(self.empty_face)
-        empty.setContentsMargins(4, 10, 4, 10)
-        empty.addStretch(1)
-        empty.addWidget(self.empty_label)
-        empty.addWidget(self.choose_button)
-        empty.addStretch(1)
-        self.image_face = QWidget()
-        filled = QGridLayout(self.image_face)
-        filled.setContentsMargins(0, 0, 0, 0)
-        filled.setHorizontalSpacing(10)
-        filled.setVerticalSpacing(2)
-        filled.addWidget(self.thumbnail, 0, 0, 3, 1)
-        filled.addWidget(self.name_label, 0, 1)
-        filled.addWidget(self.clear_button, 0, 2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
-        filled.addWidget(self.size_label, 1, 1, Qt.AlignmentFlag.AlignTop)
-        filled.addWidget(self.replace_button, 2, 1, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom)
-        filled.setColumnStretch(1, 1)
-        filled.setRowStretch(1, 1)
-        zone = QVBoxLayout(self.drop_zone)
-        zone.setContentsMargins(8, 8, 8, 8)
-        zone.addWidget(self.empty_face)
-        zone.addWidget(self.image_face)
-
         header_row = QHBoxLayout()
         header_row.setContentsMargins(0, 0, 0, 0)
         header_row.addWidget(self.header)
@@ -321,7 +219,7 @@ class SourcePanel(QWidget):
         self._last_folder = str(path.parent)
         if changed_image:
             self._drop_mask()  # a mask belongs to the image it was painted on
-        self._show_thumbnail(thumbnail)
+        self.drop_zone.show_thumbnail(thumbnail)
         self._show_error("")
         self.set_expanded(True)
         self._sync()
@@ -358,7 +256,7 @@ class SourcePanel(QWidget):
         self._image_path = None
         self._image_size = QSize()
         self._drop_mask()
-        self.thumbnail.clear()
+        self.drop_zone.clear_thumbnail()
         self._show_error("")
         self._sync()
         self.changed.emit()
@@ -385,22 +283,17 @@ class SourcePanel(QWidget):
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt API)
         if image_paths(event):
             event.acceptProposedAction()
-            self._set_hovering(True)
+            self.drop_zone.set_hovering(True)
 
     def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:  # noqa: N802 (Qt API)
-        self._set_hovering(False)
+        self.drop_zone.set_hovering(False)
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt API)
-        self._set_hovering(False)
+        self.drop_zone.set_hovering(False)
         paths = image_paths(event)
         if paths:
             event.acceptProposedAction()
             self.set_image(paths[0])
-
-    def _set_hovering(self, hovering: bool) -> None:
-        self.drop_zone.setProperty("hovering", hovering)
-        self.drop_zone.style().unpolish(self.drop_zone)
-        self.drop_zone.style().polish(self.drop_zone)
 
     # ---- the mask ---------------------------------------------------------------------------
     def open_mask_editor(self) -> MaskEditor | None:
@@ -458,19 +351,6 @@ class SourcePanel(QWidget):
         self._invert = False
 
     # ---- showing state ----------------------------------------------------------------------
-    def _show_thumbnail(self, image: QImage) -> None:
-        image = opaque_image(image)
-        box = QSize(THUMBNAIL - 4, THUMBNAIL - 4)
-        enlarging = image.width() < box.width() and image.height() < box.height()
-        # Small pictures (a 32 px emoji) grow with crisp pixels; photos shrink smoothly.
-        mode = (
-            Qt.TransformationMode.FastTransformation
-            if enlarging
-            else Qt.TransformationMode.SmoothTransformation
-        )
-        scaled = image.scaled(box, Qt.AspectRatioMode.KeepAspectRatio, mode)
-        self.thumbnail.setPixmap(QPixmap.fromImage(scaled))
-
     def _show_error(self, message: str) -> None:
         self.error_label.setText(message)
         self.error_label.setVisible(bool(message))
@@ -490,13 +370,8 @@ class SourcePanel(QWidget):
 
     def _sync(self) -> None:
         has_image = self._image_path is not None
-        self.image_face.setVisible(has_image)
-        self.empty_face.setVisible(not has_image)
+        self.drop_zone.show_file(self._image_path, self._image_size)
         self.controls.setVisible(has_image)
-        if self._image_path is not None:
-            self.name_label.setText(self._image_path.name)
-            self.name_label.setToolTip(str(self._image_path))
-            self.size_label.setText(f"{self._image_size.width()} × {self._image_size.height()} px")
         has_mask = self._mask_path is not None
         self.inpaint_button.setText("Edit mask…" if has_mask else "Inpaint…")
         self.clear_mask_button.setVisible(has_mask)
