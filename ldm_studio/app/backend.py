@@ -39,6 +39,7 @@ class ModelSummary:
     model_hash: str = ""
     captions: tuple[str, ...] = ()
     examples: tuple[str, ...] = ()
+    tokenizer_path: str = ""  # the folder the prompt box's token counter reads (app.token_counter)
 
 
 Progress = Callable[[int, int], None]
@@ -142,6 +143,19 @@ def _read_lines(path: Path) -> tuple[str, ...]:
     return tuple(line.strip() for line in lines if line.strip())
 
 
+def _tokenizer_folder(model: Any) -> str:
+    """A diffusers folder's own tokenizer; for a single file, the shipped config its family loads with."""
+    if model.path.is_dir():
+        folder = model.path / "tokenizer"
+        return str(folder) if folder.is_dir() else ""
+    from ldm_studio.engine.checkpoints.configs import family_folder
+
+    try:
+        return str(family_folder(model.family, model.prediction_type) / "tokenizer")
+    except FileNotFoundError:
+        return ""
+
+
 class TorchBackend:
     """The real engine. Lives on, and is only touched from, the worker thread."""
 
@@ -226,6 +240,7 @@ class TorchBackend:
             model_hash=model.model_hash,
             captions=_read_lines(folder / "captions.txt") if model.path.is_dir() else (),
             examples=_read_lines(folder / "examples.txt") if model.path.is_dir() else (),
+            tokenizer_path=_tokenizer_folder(model),
         )
 
     def generate(

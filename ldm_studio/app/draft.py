@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from ldm_studio.app.network_resolution import NetworkResolution
 from ldm_studio.engine.preview_settings import PreviewSettings
-from ldm_studio.engine.request import MAX_SEED, GenerationRequest
+from ldm_studio.engine.request import MAX_CLIP_SKIP, MAX_SEED, GenerationRequest
 from ldm_studio.gallery.metadata import ImageMetadata
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,30 @@ def reused(draft: Draft, metadata: ImageMetadata, mode: str) -> Draft:
 def reuse_note(metadata: ImageMetadata, mode: str) -> str:
     """'Reused the prompt of an A1111 image': what the status bar says after a reuse."""
     return f"Reused the {REUSED_WHAT.get(mode, mode)} of {MADE_BY.get(metadata.source or '', 'the')} image"
+
+
+def with_model_defaults(draft: Draft, model_settings: dict) -> Draft:
+    """The draft with the defaults the user set for the model that just loaded (its clip skip).
+
+    A model without a default leaves the draft alone: a clip skip reused from an image survives
+    loading the model that made it.
+    """
+    clip_skip = model_settings.get("clip_skip")
+    if not isinstance(clip_skip, int) or not 1 <= clip_skip <= MAX_CLIP_SKIP:
+        return draft
+    if clip_skip == draft.request.clip_skip:
+        return draft
+    return replace(draft, request=draft.request.replace(clip_skip=clip_skip))
+
+
+def with_resolved_networks(draft: Draft, resolution: NetworkResolution) -> Draft | None:
+    """The draft with the LoRAs / embeddings a reuse found under other names; None when nothing changes
+    or when the prompts were edited since the reuse (the user's typing wins)."""
+    request = draft.request
+    if (request.prompt, request.negative_prompt) != resolution.source or not resolution.renamed:
+        return None
+    request = request.replace(prompt=resolution.prompt, negative_prompt=resolution.negative_prompt)
+    return replace(draft, request=request)
 
 
 def with_seed(draft: Draft, seed: int) -> Draft:

@@ -20,11 +20,13 @@ from ldm_studio.app.draft import Draft
 from ldm_studio.app.gallery_actions import GalleryActions
 from ldm_studio.app.jobs import TASK_CONVERT, TASK_EXPORT, TASK_WALK, BranchPoint, FinishedUpdate, WalkSpec
 from ldm_studio.app.model_library import ModelLibraryModel
+from ldm_studio.app.prompt_tools import PromptTools
+from ldm_studio.app.reuse import read_reusable
 from ldm_studio.app.settings import Settings
 from ldm_studio.app.worker import EngineWorker
 from ldm_studio.engine.events import Cancelled
 from ldm_studio.engine.request import GenerationRequest
-from ldm_studio.gallery.metadata import ImageMetadata, read_metadata
+from ldm_studio.gallery.metadata import ImageMetadata
 from ldm_studio.paths import UserDirs
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,7 @@ class Session(QObject):
     modelInspected = Signal(object)  # ModelPreview, before the weights load
     modelFailed = Signal(str)
     # the request being edited
-    draftChanged = Signal(object, str)  # Draft, "all" | "prompt" | "seed": replaced from outside the editor
+    draftChanged = Signal(object, str)  # Draft, "all" | "prompt" | "seed" | "clip_skip": set from outside
     seedUsed = Signal(object)  # int: the seed the last generation got (drawn or typed; past a C int)
     # the job
     runningChanged = Signal(bool)
@@ -71,6 +73,8 @@ class Session(QObject):
             lambda folder: self.status.emit(f"Added {folder}; scanning it…", 6000)
         )
         self.model: ModelSummary | None = None
+        self.prompt_tools = PromptTools(self)  # the LoRA / embedding library, the token counter
+        self.networks, self.tokens = self.prompt_tools.networks, self.prompt_tools.tokens
         self.loading_path: str | None = None  # Generate meanwhile queues behind the load
         self.draft = drafts.restored(settings.last_request, settings.random_seed)
         self.preview = drafts.preview_settings(settings.preview_mode, settings.preview_every)
@@ -162,6 +166,9 @@ class Session(QObject):
         self.settings.last_model = summary.path
         self.loadingChanged.emit("")
         self.modelChanged.emit(summary)
+        adopted = drafts.with_model_defaults(self.draft, self.model_settings())
+        if adopted is not self.draft:
+            self.replace_draft(adopted, "clip_skip")
         self.errorCleared.emit()
         self.status.emit(f"Loaded {summary.name}", 5000)
 
@@ -188,18 +195,16 @@ class Session(QObject):
 
     def reuse(self, metadata: ImageMetadata, mode: str = "all") -> None:
         """Fill the edited request from an image: all fields, the prompt only or the seed only."""
-        self.replace_draft(drafts.reused(self.draft, metadata, mode), mode)
+        draft = drafts.reused(self.draft, metadata, mode)
+        self.replace_draft(draft, mode)
         self.status.emit(drafts.reuse_note(metadata, mode), 6000)
+        self.prompt_tools.look_up(metadata, draft.request, mode)  # its LoRAs and embeddings, by name or hash
 
     def reuse_file(self, path: Path) -> bool:
         """Reuse everything a PNG (ours, A1111, ComfyUI, InvokeAI) says about how it was made."""
-        try:
-            metadata = read_metadata(path)
-        except (OSError, ValueError) as error:
-            self.error.emit(f"{path.name} cannot be read as an image: {error}")
-            return False
-        if not metadata.prompt and metadata.seed is None:
-            self.error.emit(f"{path.name} carries no generation settings to reuse.")
+        metadata, problem = read_reusable(path)
+        if metadata is None:
+            self.error.emit(problem)
             return False
         self.reuse(metadata, "all")
         return True
@@ -394,4 +399,5 @@ class Session(QObject):
         """Stop the gallery's background work and the worker; True when the worker ended in time."""
         if self.gallery is not None:
             self.gallery.shutdown()
+        self.prompt_tools.shutdown()
         return self.worker.shutdown(timeout=timeout)

@@ -32,6 +32,7 @@ from ldm_studio.ui.create_page import CreatePage
 from ldm_studio.ui.gallery_panel import GalleryPanel
 from ldm_studio.ui.model_panel import ModelPanel
 from ldm_studio.ui.model_settings_dialog import ModelSettingsDialog
+from ldm_studio.ui.prompt_bindings import bind_prompt_tools
 from ldm_studio.ui.prompt_panel import PromptPanel
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,7 @@ class MainWindow(QMainWindow):
         session.loadingChanged.connect(lambda _path: panel.set_generate_enabled(session.can_generate))
         session.modelFailed.connect(lambda _message: panel.set_generate_enabled(session.can_generate))
         panel.set_generate_enabled(False)
+        bind_prompt_tools(panel, session)  # the LoRA / embedding picker and the token counters
 
     def _bind_create_page(self) -> None:
         self.create_page.timeline.branchRequested.connect(self.session.branch_from)

@@ -1,4 +1,5 @@
-"""Per-model settings: prediction type, a separate VAE, memory savers; convert a .ckpt to safetensors."""
+"""Per-model settings: prediction type, a separate VAE, memory savers, the clip-skip default; convert a
+.ckpt to safetensors."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -64,6 +66,14 @@ class ModelSettingsDialog(QDialog):
         vae_row.addWidget(self.vae, 1)
         vae_row.addWidget(choose_vae)
         vae_row.addWidget(clear_vae)
+        self.clip_skip = QSpinBox()
+        self.clip_skip.setRange(0, 12)
+        self.clip_skip.setSpecialValueText("No default (keep the panel's)")
+        self.clip_skip.setValue(saved.get("clip_skip") if isinstance(saved.get("clip_skip"), int) else 0)
+        self.clip_skip.setToolTip(
+            "The clip skip the prompt panel takes when this model loads (A1111's numbering: 1 = the text "
+            "encoder's last layer, 2 = the penultimate). Many SD 1.5 anime models want 2."
+        )
         self.savers = {}
         for key, label, tip in SAVERS:
             box = QCheckBox(label)
@@ -75,6 +85,7 @@ class ModelSettingsDialog(QDialog):
         if is_file:
             form.addRow("Prediction type", self.prediction)
             form.addRow("VAE", vae_row)
+        form.addRow("Clip skip", self.clip_skip)
         for box in self.savers.values():
             form.addRow("" if box is not self.savers["attention_slicing"] else "Memory", box)
         layout = QVBoxLayout(self)
@@ -109,6 +120,7 @@ class ModelSettingsDialog(QDialog):
     def values(self) -> dict:
         """The choices as the model settings store takes them (None: not set)."""
         values = {key: (True if box.isChecked() else None) for key, box in self.savers.items()}
+        values["clip_skip"] = self.clip_skip.value() or None
         if self.model_path.is_file():
             values["prediction_type"] = self.prediction.currentData()
             values["vae_path"] = self.vae.text().strip() or None

@@ -25,11 +25,17 @@ from ldm_studio.engine.request import MAX_SEED, GenerationRequest
 from ldm_studio.engine.samplers import DEFAULT_SAMPLER, sampler_names
 from ldm_studio.ui.flow_layout import FlowLayout
 from ldm_studio.ui.prompt_edit import PromptEdit
+from ldm_studio.ui.prompt_extras import PromptExtras
 from ldm_studio.ui.source_panel import SourcePanel, SourceSettings
 
 SIZE_PRESETS = [(256, 256), (512, 512), (768, 768), (1024, 1024), (512, 768), (768, 512), (832, 1216)]
 NATIVE = "native"
 MAX_EXAMPLES = 6
+CLIP_SKIP_TIP = (
+    "Clip skip, numbered as in A1111: 1 reads the text encoder's last layer; 2 stops one layer earlier "
+    "(the penultimate layer, then the final layer norm), and so on. Many SD 1.5 anime models were "
+    "trained with 2; most other models want 1. A model can have its own default (Model settings)."
+)
 
 
 class PromptPanel(QWidget):
@@ -49,9 +55,11 @@ class PromptPanel(QWidget):
         self.prompt.setPlaceholderText("Describe the image…  (Ctrl+Enter to generate)")
         self.prompt.setFixedHeight(84)
         self.prompt.submitted.connect(self.generateRequested)
-        self.negative = QLineEdit()
+        self.negative = PromptEdit()
         self.negative.setPlaceholderText("What to avoid (optional)")
-        self.negative.setClearButtonEnabled(True)
+        self.negative.setFixedHeight(52)
+        self.negative.submitted.connect(self.generateRequested)
+        self.extras = PromptExtras(self.prompt, self.negative)  # LoRA picker, token counters, warnings
         self.source_panel = SourcePanel()
 
         self.examples_box = QWidget()
@@ -88,6 +96,9 @@ class PromptPanel(QWidget):
         self.sampler.setCurrentText(DEFAULT_SAMPLER)
         self.batch = QSpinBox()
         self.batch.setRange(1, 16)
+        self.clip_skip = QSpinBox()
+        self.clip_skip.setRange(1, 12)
+        self.clip_skip.setToolTip(CLIP_SKIP_TIP)
 
         self.size_preset = QComboBox()
         self.size_preset.addItem("Native", NATIVE)
@@ -141,6 +152,7 @@ class PromptPanel(QWidget):
             self.guidance.valueChanged,
             self.sampler.currentIndexChanged,
             self.batch.valueChanged,
+            self.clip_skip.valueChanged,
             self.size_preset.currentIndexChanged,
             self.width_box.valueChanged,
             self.height_box.valueChanged,
@@ -159,8 +171,13 @@ class PromptPanel(QWidget):
         layout.setSpacing(8)
         layout.addWidget(_heading("Prompt"))
         layout.addWidget(self.prompt)
+        layout.addWidget(self.extras)
         layout.addWidget(self.examples_box)
         layout.addWidget(self.negative)
+        negative_row = QHBoxLayout()
+        negative_row.addStretch(1)
+        negative_row.addWidget(self.extras.negative_counter)
+        layout.addLayout(negative_row)
         layout.addWidget(self.source_panel)
 
         layout.addWidget(_heading("Settings"))
@@ -185,6 +202,13 @@ class PromptPanel(QWidget):
         numbers.addWidget(QLabel("Batch"), 0, 4)
         numbers.addWidget(self.batch, 0, 5)
         form.addRow(numbers)
+        clip_row = QHBoxLayout()
+        clip_row.addWidget(self.clip_skip)
+        clip_hint = QLabel("1 = last layer (A1111 numbering)")
+        clip_hint.setObjectName("hint")
+        clip_hint.setToolTip(CLIP_SKIP_TIP)
+        clip_row.addWidget(clip_hint, 1)
+        form.addRow("Clip skip", clip_row)
         form.addRow("Size", self.size_preset)
         size_row = QHBoxLayout()
         size_row.addWidget(self.width_box)
@@ -256,6 +280,7 @@ class PromptPanel(QWidget):
             height=self.height_box.value() // 8 * 8,
             sampler=self.sampler.currentText(),
             batch_size=self.batch.value(),
+            clip_skip=self.clip_skip.value(),
         )
         request = self.source_panel.apply_to(request)
         return Draft(request, typed, self.random_seed.isChecked(), self.native_size_chosen())
@@ -268,10 +293,12 @@ class PromptPanel(QWidget):
         self._push()
 
     def set_request(self, request: GenerationRequest, mode: str = "all") -> None:
-        """Fill the panel from a request: all fields, the prompt only, or the seed only."""
+        """Fill the panel from a request: all fields, the prompt only, the seed or the clip skip only."""
         if mode in ("all", "prompt"):
             self.prompt.set_text(request.prompt)
-            self.negative.setText(request.negative_prompt)
+            self.negative.set_text(request.negative_prompt)
+        if mode in ("all", "clip_skip"):
+            self.clip_skip.setValue(request.clip_skip)
         if mode in ("all", "seed") and request.seed is not None:
             self.random_seed.setChecked(False)
             self.seed.setText(str(request.seed))

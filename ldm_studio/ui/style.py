@@ -28,6 +28,19 @@ QWidget#bannerBox QToolButton {{ border: none; color: #ffd9d6; }}
 QProgressBar {{ border: 1px solid #3a3e48; border-radius: 4px; text-align: center; height: 20px; }}
 QProgressBar::chunk {{ background: {ACCENT}; border-radius: 3px; }}
 QPlainTextEdit, QLineEdit, QSpinBox, QDoubleSpinBox, QComboBox {{ padding: 3px; }}
+QLabel#tokenCount {{ color: #8b8f98; font-size: 11px; padding-right: 2px; }}
+QLabel#tokenCount[long="true"] {{ color: {ACCENT}; }}
+QLabel#promptWarning {{
+    color: #ffd27a; background: #3a3220; border: 1px solid #6b5a2a; border-radius: 4px; padding: 4px 6px;
+}}
+QLabel#loraProblem {{ color: #ffc46b; }}
+QWidget#loraRow {{ background: #2a2d34; border-radius: 4px; }}
+QFrame#networkPicker {{ background: #25272c; border: 1px solid #454a57; border-radius: 6px; }}
+QListWidget#networkList {{ background: #1c1d21; border: 1px solid #30333b; border-radius: 4px; }}
+QListWidget#networkList::item {{ padding: 2px; border-radius: 4px; }}
+QListWidget#networkList::item:hover {{ background: #2b2f3a; }}
+QListWidget#networkList::item:selected {{ background: #33405f; color: #ffffff; }}
+QLabel#networkTitle {{ font-weight: 600; font-size: 13px; }}
 """
 
 

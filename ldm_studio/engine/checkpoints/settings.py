@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 SETTINGS_FILE = "model_settings.json"
 PREDICTION_TYPES = ("epsilon", "v_prediction")
+CLIP_SKIP_RANGE = (1, 12)  # A1111's numbering (engine.request.MAX_CLIP_SKIP)
 
 
 def settings_path() -> Path:
@@ -51,11 +52,17 @@ def set_model_settings(path: Path, **values: Any) -> dict[str, Any]:
     """Remember choices for this model; a value of None forgets that choice. Returns the result.
 
     ``prediction_type`` must be "epsilon" or "v_prediction"; ``vae_path`` is stored as an absolute
-    path. Other keys are stored as given (they must be JSON values).
+    path; ``clip_skip`` (the prompt panel's default for this model) is 1..12 in A1111's numbering.
+    Other keys are stored as given (they must be JSON values).
     """
     prediction = values.get("prediction_type")
     if prediction is not None and prediction not in PREDICTION_TYPES:
         raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction!r}")
+    clip_skip = values.get("clip_skip")
+    if clip_skip is not None and (
+        not isinstance(clip_skip, int) or not CLIP_SKIP_RANGE[0] <= clip_skip <= CLIP_SKIP_RANGE[1]
+    ):
+        raise ValueError(f"clip_skip must be a whole number from 1 to 12, got {clip_skip!r}")
     if values.get("vae_path") is not None:
         values["vae_path"] = _key(Path(values["vae_path"]))
     file = settings_path()
