@@ -26,6 +26,19 @@ def _by_stem(paths: Iterable[Path]) -> dict[str, Path]:
     return found
 
 
+def output_name(path: Path) -> str:
+    """kohya's ``ss_output_name`` from a safetensors header ("" when there is none or it cannot be read)."""
+    from ldm_studio.engine.checkpoints.tensors import read_safetensors_header
+    from ldm_studio.engine.errors import ModelLoadError
+
+    if path.suffix.lower() != ".safetensors":
+        return ""
+    try:
+        return str(read_safetensors_header(path).metadata.get("ss_output_name", ""))
+    except (ModelLoadError, OSError):
+        return ""
+
+
 @dataclass
 class NetworkLibrary:
     """LoRA and embedding files by name, for one generation."""
@@ -57,7 +70,10 @@ class NetworkLibrary:
         if name in files:
             return files[name]
         folded = {stem.casefold(): path for stem, path in files.items()}
-        return folded.get(name.casefold())
+        if name.casefold() in folded:
+            return folded[name.casefold()]
+        # A1111 also finds a LoRA by the name its trainer gave it (kohya's ss_output_name)
+        return next((path for path in files.values() if output_name(path) == name), None)
 
     def embeddings_named_in(self, texts: Iterable[str]) -> dict[str, Path]:
         """The embedding files whose name stands as a word in any of ``texts`` (A1111 triggers by name)."""

@@ -156,9 +156,17 @@ def test_an_embedding_named_in_the_prompt_is_used_and_recorded(model, library):
     assert "embeddings" not in run(model, "a fuzzycat", library).metadata
 
 
-def test_an_embedding_for_another_width_is_refused_in_words(model, library):
+def test_an_embedding_for_another_family_is_skipped_as_a1111_does_and_said_in_the_record(model, library):
     from safetensors.torch import save_file
 
     save_file({"emb_params": torch.zeros(1, 768)}, str(library.embedding_folders[0] / "wide.safetensors"))
-    result = generate(model, GenerationRequest("a wide cat", seed=1, steps=2), networks=library)
-    assert isinstance(result, Failed) and "wide" in result.message and "768" in result.message
+    skipped = run(model, "a wide cat", library)
+    assert np.array_equal(pixels(skipped), pixels(run(model, "a wide cat")))  # plain words
+    assert "embeddings" not in skipped.metadata
+    assert any("wide" in notice and "768" in notice for notice in skipped.metadata["notices"])
+
+
+def test_a_lora_is_found_by_its_trainer_output_name(model, library):
+    tensors = kohya_lora(model.pipe.unet, model.pipe.text_encoder)
+    save_safetensors(tensors, library.lora_folders[0] / "file-v2.safetensors", {"ss_output_name": "ink"})
+    assert differ(run(model, "cat <lora:ink:1>", library), run(model, "cat")) > 0.1

@@ -107,7 +107,9 @@ def prepare_networks(
         changed, notices = report.text_encoders_changed, report.notices
     else:
         changed, notices = False, ()
-    embeddings, embeddings_record = _read_embeddings(library, texts, hashes)
+    widths = ModelParts.from_pipe(model.pipe).text_widths
+    embeddings, embeddings_record, skipped = _read_embeddings(library, texts, hashes, widths)
+    notices = (*notices, *skipped)
     signature = (
         tuple((record["path"], record["weight"], record.get("unet_weight")) for record in loras_record),
         tuple((record["path"], record["hash"]) for record in embeddings_record),
@@ -123,20 +125,31 @@ def prepare_networks(
 
 
 def _read_embeddings(
-    library: NetworkLibrary, texts: list[str], hashes: HashCache
-) -> tuple[list[Embedding], list[dict[str, Any]]]:
-    from ldm_studio.engine.embeddings import EmbeddingError, read_embedding, ti_sha256
+    library: NetworkLibrary, texts: list[str], hashes: HashCache, text_widths: tuple[int, ...]
+) -> tuple[list[Embedding], list[dict[str, Any]], list[str]]:
+    """The usable embeddings the texts name, their records, and a notice for each one skipped.
 
-    embeddings, records = [], []
+    One made for another family (its widths are not the text encoders') is skipped as A1111 skips
+    it: its name is then plain words, and the picker marks it; the notice goes to the log and record.
+    """
+    from ldm_studio.engine.embeddings import EmbeddingError, check_fits, read_embedding, ti_sha256
+
+    embeddings, records, skipped = [], [], []
     for name, path in sorted(library.embeddings_named_in(texts).items()):
         try:
             read = read_embedding(path)
         except EmbeddingError as error:
             raise GenerationError(f"The embedding '{name}' cannot be used: {error}") from error
+        try:
+            check_fits(read.embedding, text_widths)
+        except EmbeddingError as error:
+            skipped.append(f"Embedding '{name}' skipped: {error}")
+            log.info("%s", skipped[-1])
+            continue
         # the prompt names it by the file's name, whatever token it was trained with
         embeddings.append(Embedding(name, read.embedding.vectors))
         records.append({"name": name, "path": str(path), "hash": short_hash(ti_sha256(path, hashes))})
-    return embeddings, records
+    return embeddings, records, skipped
 
 
 def _folders(folders: list[Path]) -> str:
