@@ -34,6 +34,7 @@ from ldm_studio.ui.model_panel import ModelPanel
 from ldm_studio.ui.model_settings_dialog import ModelSettingsDialog
 from ldm_studio.ui.prompt_bindings import bind_prompt_tools
 from ldm_studio.ui.prompt_panel import PromptPanel
+from ldm_studio.ui.train_lora_dialog import show_train_lora_dialog
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ class MainWindow(QMainWindow):
         self.create_menu.addSeparator()
         self.create_menu.addAction("Latent &walk…", self.start_walk)
         self.create_menu.addAction("&Export timeline…", self.export_timeline)
+        self.create_menu.addAction("Train a &LoRA…", lambda: show_train_lora_dialog(self))
         self.help_menu = menu.addMenu("&Help")
         self.help_menu.addAction("&About LDM Studio", self.show_about)
 
