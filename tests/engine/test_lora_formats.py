@@ -258,3 +258,10 @@ def test_damaged_safetensors_is_refused_in_words(tmp_path):
     path.write_bytes(data.read_bytes()[:-40])
     with pytest.raises(LoraError, match="cut.safetensors is (truncated|damaged)"):
         read_lora(path)
+
+
+def test_our_trainers_base_name_for_ldm_studio_models_is_read_back():
+    from ldm_studio.engine.lora.fit import family_from_metadata
+
+    assert family_from_metadata({"ss_base_model_version": "ldm_studio"}) == "ldm-studio"
+    assert family_from_metadata({"ss_base_model_version": "sd_v1", "ss_v2": "False"}) == "sd1"

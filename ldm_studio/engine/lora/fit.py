@@ -30,6 +30,8 @@ def family_from_metadata(metadata: dict[str, str]) -> str:
     if architecture.startswith("stable-diffusion-v1"):
         return "sd1"
     version = metadata.get("ss_base_model_version", "")
+    if version.startswith("ldm_studio"):  # what our trainer writes for LDM Studio's own models
+        return "ldm-studio"
     if version.startswith("sdxl"):
         return "sdxl"
     if version.startswith("sd_v2") or metadata.get("ss_v2") == "True":
