@@ -250,10 +250,25 @@ def user_folders(kind: ModelKind = CHECKPOINT) -> list[Path]:
     return [Path(item) for item in data if isinstance(item, str)] if isinstance(data, list) else []
 
 
+def bundled_folder(kind: ModelKind) -> Path | None:
+    """The examples of ``kind`` shipped with LDM Studio (``resources/loras``, say), if any."""
+    if kind is CHECKPOINT:
+        return bundled_models_dir()
+    try:
+        folder = resource(kind.folder)
+    except FileNotFoundError:
+        return None
+    return folder if folder.is_dir() else None
+
+
 def library_folders(kind: ModelKind = CHECKPOINT) -> list[Path]:
-    """Where models of ``kind`` are looked for: the data dir's folder, then the user's own."""
+    """Where models of ``kind`` are looked for: the data dir's folder, the user's own, then the
+    examples shipped with the app (for kinds other than checkpoints, whose bundled model is listed
+    on its own). A name found earlier wins."""
     default = kind.default_folder()
-    return [default, *(folder for folder in user_folders(kind) if folder != default)]
+    folders = [default, *(folder for folder in user_folders(kind) if folder != default)]
+    shipped = bundled_folder(kind) if kind is not CHECKPOINT else None
+    return [*folders, shipped] if shipped is not None and shipped not in folders else folders
 
 
 def add_folder(folder: Path, kind: ModelKind = CHECKPOINT) -> list[Path]:

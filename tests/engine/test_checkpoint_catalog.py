@@ -91,7 +91,8 @@ def test_other_kinds_are_found_in_their_own_folders(tmp_path):
     extra = tmp_path / "a1111" / "models" / "Lora"
     extra.mkdir(parents=True)
     catalog.add_folder(extra, LORA)
-    assert catalog.library_folders(LORA) == [loras, extra.resolve()]
+    shipped = [catalog.bundled_folder(LORA)] if catalog.bundled_folder(LORA) else []
+    assert catalog.library_folders(LORA) == [loras, extra.resolve(), *shipped]  # examples last
     assert user_model_folders() == []  # each kind keeps its own folders
     assert catalog.remove_folder(extra, LORA) == []
 
