@@ -64,7 +64,10 @@ def prompts(openmoji: Path, emoji: Path) -> list[tuple[str, str, bool]]:
         for stem in (item.path.stem for item in items)
         if all((emoji / style / f"{stem}.png").is_file() for style in STYLES[1:])
     }
-    usable = [item for item in items if item.path.stem in present and item.captions]
+    # a caption such as "keycap: 0" ends in what A1111 reads as a composable-diffusion weight
+    usable = [
+        item for item in items if item.path.stem in present and item.captions and ":" not in item.captions[0]
+    ]
     held_items = [item for item in usable if item.path in held]
     seen_items = [item for item in usable if item.path not in held]
     pick = lambda group, count: group[:: max(1, len(group) // count)][:count]  # noqa: E731
