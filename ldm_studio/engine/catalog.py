@@ -294,10 +294,11 @@ def remove_folder(folder: Path, kind: ModelKind = CHECKPOINT) -> list[Path]:
 CHUNK_BYTES = 8 * 1024 * 1024
 
 
-def file_sha256(path: Path, should_stop: Callable[[], bool] | None = None) -> str:
-    """SHA-256 of the whole file, read in chunks; ``should_stop`` can cancel between chunks."""
+def file_sha256(path: Path, should_stop: Callable[[], bool] | None = None, *, start: int = 0) -> str:
+    """SHA-256 of the file from byte ``start`` on, in chunks; ``should_stop`` can cancel between them."""
     digest = hashlib.sha256()
     with Path(path).open("rb") as stream:
+        stream.seek(start)
         while chunk := stream.read(CHUNK_BYTES):
             digest.update(chunk)
             if should_stop is not None and should_stop():

@@ -14,7 +14,6 @@ small JSON file in the cache folder; a changed file is hashed again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -22,7 +21,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from ldm_studio.engine.catalog import CHUNK_BYTES, NETWORK_HASH_LENGTH
+from ldm_studio.engine.catalog import NETWORK_HASH_LENGTH, file_sha256
 from ldm_studio.paths import user_dirs, write_json_atomically
 
 log = logging.getLogger(__name__)
@@ -32,25 +31,13 @@ HASH_CACHE_FILE = "network_hashes.json"
 
 def sha256_after_header(path: Path, should_stop: Callable[[], bool] | None = None) -> str:
     """kohya's / A1111's hash of a safetensors file: SHA-256 of every byte after the JSON header."""
-    digest = hashlib.sha256()
     with Path(path).open("rb") as stream:
         header_length = int.from_bytes(stream.read(8), "little")
-        stream.seek(8 + header_length)
-        while chunk := stream.read(CHUNK_BYTES):
-            digest.update(chunk)
-            if should_stop is not None and should_stop():
-                raise InterruptedError("hashing cancelled")
-    return digest.hexdigest()
+    return file_sha256(path, should_stop, start=8 + header_length)
 
 
 def whole_file_sha256(path: Path, should_stop: Callable[[], bool] | None = None) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as stream:
-        while chunk := stream.read(CHUNK_BYTES):
-            digest.update(chunk)
-            if should_stop is not None and should_stop():
-                raise InterruptedError("hashing cancelled")
-    return digest.hexdigest()
+    return file_sha256(path, should_stop)
 
 
 def stored_lora_hash(metadata: dict[str, str]) -> str:
