@@ -162,7 +162,8 @@ class MainWindow(QMainWindow):
 
     def _show_draft(self, draft: object, mode: str) -> None:
         self.prompt_panel.show_draft(draft, mode)
-        self.tabs.setCurrentIndex(0)
+        if mode in ("all", "prompt", "seed"):  # a reuse brings the panel into view; a model default does not
+            self.tabs.setCurrentIndex(0)
 
     def _show_models(self, entries: list) -> None:
         session = self.session

@@ -255,3 +255,14 @@ def test_a_generation_refused_before_its_first_step_says_so_under_the_viewer(qtb
     assert "noise schedule" in studio.banner_text()
     assert studio.create_page.timeline.label.text() == "Failed before its first step"
     assert not studio.prompt_panel.cancel_button.isEnabled()
+
+
+def test_a_model_default_fills_the_panel_without_leaving_the_gallery_but_a_reuse_comes_back(studio):
+    from PySide6.QtWidgets import QWidget
+
+    studio.tabs.addTab(QWidget(), "Other")
+    studio.tabs.setCurrentIndex(1)
+    studio.session.replace_draft(studio.session.draft, "clip_skip")
+    assert studio.tabs.currentIndex() == 1
+    studio.session.replace_draft(studio.session.draft, "all")
+    assert studio.tabs.currentIndex() == 0
