@@ -160,6 +160,20 @@ def _first_line(error: BaseException) -> str:
     return (text.splitlines()[0] if text else type(error).__name__)[:200]
 
 
+def torch_load_safely(path: Path, kind: str, *, mmap: bool = True) -> Any:
+    """``torch.load`` with weights_only=True (no code from the file runs) and the project's allowlist;
+    every failure becomes a ModelLoadError with its reason. ``kind`` is :func:`sniff_format`'s answer."""
+    import torch
+
+    try:
+        with safe_unpickling(path):
+            return torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap and kind == "zip")
+    except ModelLoadError:
+        raise
+    except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError, ValueError...
+        raise explain_load_error(path, error) from error
+
+
 def load_state_dict(path: Path, *, mmap: bool = True) -> dict[str, Any]:
     """The checkpoint's tensors (nested ``state_dict`` unwrapped), loaded with weights_only=True."""
     import torch
@@ -171,13 +185,7 @@ def load_state_dict(path: Path, *, mmap: bool = True) -> dict[str, Any]:
         )
     if kind == "unknown":
         raise ModelLoadError(f"{path.name} is not a PyTorch checkpoint (unrecognised content)")
-    try:
-        with safe_unpickling(path):
-            loaded = torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap and kind == "zip")
-    except ModelLoadError:
-        raise
-    except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError, ValueError...
-        raise explain_load_error(path, error) from error
+    loaded = torch_load_safely(path, kind, mmap=mmap)
     while isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
         loaded = loaded["state_dict"]
     if not isinstance(loaded, dict):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ldm_studio.engine.checkpoints.pickles import explain_load_error, safe_unpickling, sniff_format
+from ldm_studio.engine.checkpoints.pickles import sniff_format, torch_load_safely
 from ldm_studio.engine.checkpoints.tensors import read_safetensors_header
 from ldm_studio.engine.errors import ModelLoadError
 
@@ -34,7 +34,6 @@ def _unwrap(loaded: Any, name: str) -> dict[str, Any]:
 
 def load_tensors(path: Path, *, mmap: bool = True) -> dict[str, Any]:
     """Every tensor in the file, on the CPU (memory-mapped where the format allows)."""
-    import torch
 
     kind = sniff_format(path)
     if kind == "safetensors":
@@ -46,13 +45,7 @@ def load_tensors(path: Path, *, mmap: bool = True) -> dict[str, Any]:
         raise ModelLoadError(
             f"{path.name} is not a weights file (neither safetensors nor a PyTorch checkpoint)"
         )
-    try:
-        with safe_unpickling(path):
-            loaded = torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap and kind == "zip")
-    except ModelLoadError:
-        raise
-    except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError, ValueError...
-        raise explain_load_error(path, error) from error
+    loaded = torch_load_safely(path, kind, mmap=mmap)
     return _unwrap(loaded, path.name)
 
 
