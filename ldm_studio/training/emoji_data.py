@@ -203,6 +203,15 @@ def is_held_out(key: str, fraction: float) -> bool:
     return int.from_bytes(digest[:4], "big") / 2**32 < fraction
 
 
+def write_folder_index(out_dir: Path, records: list[dict], held_out: list[str]) -> None:
+    """``metadata.jsonl`` (sorted by file) and ``holdout.txt``: what ``read_captioned_folder`` reads."""
+    records = sorted(records, key=lambda record: record["file_name"])
+    with (out_dir / "metadata.jsonl").open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    (out_dir / "holdout.txt").write_text("".join(f"{name}\n" for name in sorted(held_out)), encoding="utf-8")
+
+
 def write_emoji_folder(
     tarballs: dict[str, Path],
     out_dir: Path,
@@ -246,11 +255,7 @@ def write_emoji_folder(
                 )
                 if is_held_out(image.key.split("-1f3f")[0], holdout_fraction):
                     held_out.append(file_name)
-    records.sort(key=lambda record: record["file_name"])
-    with (out_dir / "metadata.jsonl").open("w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    (out_dir / "holdout.txt").write_text("".join(f"{name}\n" for name in sorted(held_out)), encoding="utf-8")
+    write_folder_index(out_dir, records, held_out)
     (out_dir / "ATTRIBUTION.md").write_text(
         "# Emoji images and captions\n\n"
         + "\n".join(licence_notes)

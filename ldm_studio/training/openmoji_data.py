@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
-from ldm_studio.training.emoji_data import is_held_out, read_text_member, spoken, unique
+from ldm_studio.training.emoji_data import is_held_out, read_text_member, spoken, unique, write_folder_index
 
 OPENMOJI_PACKAGE = "openmoji"
 OPENMOJI_VERSION = "17.0.0"
@@ -96,11 +95,7 @@ def write_openmoji_folder(
             )
             if is_held_out(entry.hexcode.lower(), holdout_fraction):
                 held_out.append(file_name)
-    records.sort(key=lambda record: record["file_name"])
-    with (out_dir / "metadata.jsonl").open("w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    (out_dir / "holdout.txt").write_text("".join(f"{name}\n" for name in sorted(held_out)), encoding="utf-8")
+    write_folder_index(out_dir, records, held_out)
     (out_dir / "ATTRIBUTION.md").write_text(
         f"# OpenMoji images and captions\n\n- `openmoji/`: {ATTRIBUTION} From npm `{OPENMOJI_PACKAGE}` "
         f"({tarball.name}).\n- Captions: OpenMoji's annotations and tags (data/openmoji.csv), same licence.\n"
