@@ -102,6 +102,14 @@ def main() -> None:
         train_lora(config, on_progress=lambda *_: marks.append(time.perf_counter()))
     steps = [later - earlier for earlier, later in zip([begun, *marks], marks, strict=False)]
     first, rest = steps[0], steps[1:] or steps
+    import os
+
+    from ldm_studio.engine.precision import cpu_supports_bf16
+
+    print(
+        f"CPU {torch.backends.cpu.get_cpu_capability()}, bf16 units {cpu_supports_bf16()}, "
+        f"load average {os.getloadavg()[0]:.1f} (1 min) at the end"
+    )
     print(
         f"threads {torch.get_num_threads()}, {args.size}x{args.size}, batch 1, rank {args.rank}, "
         f"base {args.base_dtype}, gradient checkpointing {'off' if args.no_checkpointing else 'on'}"

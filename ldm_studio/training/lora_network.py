@@ -8,7 +8,12 @@ model bit for bit. ``up`` starts at zero: step 0 is the base model too.
 Which layers (kohya sd-scripts' ``networks.lora`` defaults, so files look like everyone's):
 - UNet, ``targets="transformer"`` (default): every Linear and 1x1 Conv2d inside a
   ``Transformer2DModel`` — proj_in/proj_out, attn1/attn2 to_q/to_k/to_v/to_out.0, ff.net.0.proj,
-  ff.net.2. ``targets="attention"``: only the attention projections.
+  ff.net.2. ``targets="attention"``: only the attention projections (kohya's attention-only
+  preset; diffusers' train_text_to_image_lora default). ``targets="cross-attention"``: only
+  attn2's projections, the layers that read the caption. ``targets="locon"``: the attention
+  projections plus every ResNet's 3x3 ``conv1``/``conv2`` (kohya's LoCon, ``conv_dim``): the only
+  adapters that reach the full-resolution blocks, where drawing style (outlines, flat fills) lives
+  in a UNet whose attention runs at a coarse level only.
 - CLIP text encoders: q/k/v/out_proj of each self-attention and mlp.fc1/fc2.
 Names: ``lora_unet_<module path with . -> _>`` and ``lora_te_`` (``lora_te1_``/``lora_te2_`` for
 SDXL's two encoders) + the CLIP path as transformers 4 named it (``text_model.encoder.…``).
@@ -23,7 +28,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-UNET_TARGETS = ("transformer", "attention")
+UNET_TARGETS = ("transformer", "attention", "cross-attention", "locon")
+RESNET_CONVOLUTIONS = ("conv1", "conv2")
 ATTENTION_PROJECTIONS = ("to_q", "to_k", "to_v", "to_out.0")
 TEXT_PROJECTIONS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj")
 TEXT_MLP = ("mlp.fc1", "mlp.fc2")
@@ -46,13 +52,16 @@ class LoraAdapter(nn.Module):
             rank = min(rank, features_in, features_out)
             self.down: nn.Module = nn.Linear(features_in, rank, bias=False)
             self.up: nn.Module = nn.Linear(rank, features_out, bias=False)
-        elif isinstance(layer, nn.Conv2d) and layer.kernel_size == (1, 1):
+        elif isinstance(layer, nn.Conv2d) and layer.groups == 1:
+            # kohya's LoCon: down takes the layer's kernel, stride and padding; up is 1x1
             features_in, features_out = layer.in_channels, layer.out_channels
             rank = min(rank, features_in, features_out)
-            self.down = nn.Conv2d(features_in, rank, 1, bias=False)
+            self.down = nn.Conv2d(
+                features_in, rank, layer.kernel_size, layer.stride, layer.padding, layer.dilation, bias=False
+            )
             self.up = nn.Conv2d(rank, features_out, 1, bias=False)
         else:
-            raise TypeError(f"LoRA adapts Linear and 1x1 Conv2d layers, not {type(layer).__name__}")
+            raise TypeError(f"LoRA adapts Linear and Conv2d layers, not {type(layer).__name__}")
         nn.init.kaiming_uniform_(self.down.weight, a=math.sqrt(5))
         nn.init.zeros_(self.up.weight)
         self.rank = rank
@@ -79,16 +88,32 @@ def unet_layers(unet: nn.Module, targets: str = "transformer") -> list[AdaptedLa
     from diffusers.models.transformers.transformer_2d import Transformer2DModel
 
     found: list[AdaptedLayer] = []
+    if targets == "locon":
+        found += _resnet_convolutions(unet)
     for block_path, block in unet.named_modules():
         if not isinstance(block, Transformer2DModel):
             continue
         for inner_path, layer in block.named_modules():
             if not inner_path or not _is_adaptable(layer):
                 continue
-            if targets == "attention" and not inner_path.endswith(ATTENTION_PROJECTIONS):
+            if targets != "transformer" and not inner_path.endswith(ATTENTION_PROJECTIONS):
+                continue
+            if targets == "cross-attention" and ".attn2." not in f".{inner_path}":
                 continue
             path = f"{block_path}.{inner_path}"
             found.append(AdaptedLayer("lora_unet_" + path.replace(".", "_"), path, layer))
+    return found
+
+
+def _resnet_convolutions(unet: nn.Module) -> list[AdaptedLayer]:
+    from diffusers.models.resnet import ResnetBlock2D
+
+    found = []
+    for block_path, block in unet.named_modules():
+        if isinstance(block, ResnetBlock2D):
+            for name in RESNET_CONVOLUTIONS:
+                path = f"{block_path}.{name}"
+                found.append(AdaptedLayer("lora_unet_" + path.replace(".", "_"), path, getattr(block, name)))
     return found
 
 

@@ -67,7 +67,7 @@ class LoraTrainingConfig:
     run_dir: Path | None = None  # checkpoint, cache, logs, samples; default: <out without suffix>-run
     rank: int = 8
     alpha: float = 4.0
-    targets: str = "transformer"  # or "attention" (see lora_network)
+    targets: str = "transformer"  # or "attention", "cross-attention", "locon" (see lora_network)
     text_encoder: bool = False
     text_encoder_lr_ratio: float = 0.5  # the text encoder's rate relative to the UNet's
     resolution: int = 0

@@ -21,6 +21,12 @@ def make_accelerator(run: RunConfig):  # -> accelerate.Accelerator (imported laz
     precision = run.mixed_precision
     if precision == "fp16" and not torch.cuda.is_available():
         precision = "bf16"  # fp16 autocast is a CUDA feature; bf16 runs on CPUs with AVX-512 BF16
+    from accelerate.state import AcceleratorState
+
+    # accelerate keeps one precision per process and refuses a second Accelerator that asks for
+    # another: a window session that trains twice (bf16, then fp32) would fail. The distributed
+    # state (PartialState) is kept, so a run under ``accelerate launch`` keeps its process group.
+    AcceleratorState._reset_state(reset_partial_state=False)
     return Accelerator(mixed_precision=precision)
 
 
