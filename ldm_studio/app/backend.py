@@ -40,6 +40,7 @@ class ModelSummary:
     captions: tuple[str, ...] = ()
     examples: tuple[str, ...] = ()
     tokenizer_path: str = ""  # the folder the prompt box's token counter reads (app.token_counter)
+    tiny_decoders: tuple[str, ...] = ()  # installed tiny autoencoders that fit its family (app.preview_auto)
 
 
 Progress = Callable[[int, int], None]
@@ -119,6 +120,8 @@ class Backend(Protocol):
         should_stop: ShouldStop,
     ) -> Path: ...
 
+    def decode_step(self, finished: Finished, step: int) -> Any: ...  # H x W x 3 uint8 (app.timeline_decode)
+
     def unload(self) -> None: ...
 
 
@@ -154,6 +157,18 @@ def _tokenizer_folder(model: Any) -> str:
         return str(family_folder(model.family, model.prediction_type) / "tokenizer")
     except FileNotFoundError:
         return ""
+
+
+def _fitting_tiny_decoders(family: str) -> tuple[str, ...]:
+    """Tiny decoders in the library folders that decode this family's latents (read from headers)."""
+    from ldm_studio.engine.tiny_autoencoder import scan_tiny_autoencoders
+
+    try:
+        found = scan_tiny_autoencoders()
+    except OSError as error:  # an unreadable library folder must not stop a model from loading
+        log.warning("could not scan the tiny autoencoder folders: %s", error)
+        return ()
+    return tuple(str(info.path) for info in found if info.has_decoder and family in info.fits)
 
 
 class TorchBackend:
@@ -241,6 +256,7 @@ class TorchBackend:
             captions=_read_lines(folder / "captions.txt") if model.path.is_dir() else (),
             examples=_read_lines(folder / "examples.txt") if model.path.is_dir() else (),
             tokenizer_path=_tokenizer_folder(model),
+            tiny_decoders=_fitting_tiny_decoders(model.family),
         )
 
     def generate(
@@ -328,6 +344,16 @@ class TorchBackend:
         request = WalkRequest(walk.start, walk.to_seed, walk.to_prompt, walk.frames)
         frames = run_walk(self._model, request, keep, should_stop)
         return export_animation(frames, Path(out), fps=fps, hold_last=0.5)
+
+    def decode_step(self, finished: Finished, step: int) -> Any:
+        """Kept step ``step`` of ``finished`` through the real VAE (the timeline's true x0)."""
+        from ldm_studio.engine.errors import GenerationError
+        from ldm_studio.engine.step_decode import decode_kept_step
+
+        made_by = finished.request.model
+        if self._model is None or finished.trajectory is None or not _same_path(made_by, self._model.path):
+            raise GenerationError("The model that made this timeline is not loaded.")
+        return decode_kept_step(self._model, finished.trajectory, step)
 
     def unload(self) -> None:
         self._summary = None

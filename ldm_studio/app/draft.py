@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass, field, replace
 
 from ldm_studio.app.network_resolution import NetworkResolution
+from ldm_studio.engine.distilled import FewStepPreset
 from ldm_studio.engine.preview_settings import PreviewSettings
 from ldm_studio.engine.request import MAX_CLIP_SKIP, MAX_SEED, GenerationRequest
 from ldm_studio.gallery.metadata import ImageMetadata
@@ -82,12 +83,16 @@ def reuse_note(metadata: ImageMetadata, mode: str) -> str:
     return f"Reused the {REUSED_WHAT.get(mode, mode)} of {MADE_BY.get(metadata.source or '', 'the')} image"
 
 
-def with_model_defaults(draft: Draft, model_settings: dict) -> Draft:
-    """The draft with the defaults the user set for the model that just loaded (its clip skip).
+def with_model_defaults(draft: Draft, model_settings: dict, preset: FewStepPreset | None = None) -> Draft:
+    """The draft with the defaults the user set for the model that just loaded (its clip skip), and
+    a few-step model's preset (sampler, schedule, steps, CFG, size: see ``engine.distilled``).
 
     A model without a default leaves the draft alone: a clip skip reused from an image survives
     loading the model that made it.
     """
+    if preset is not None and not preset.matches(draft.request):
+        native = draft.native_size and not preset.size  # a Turbo model's 512² replaces "Native"
+        draft = replace(draft, request=preset.applied(draft.request), native_size=native)
     clip_skip = model_settings.get("clip_skip")
     if not isinstance(clip_skip, int) or not 1 <= clip_skip <= MAX_CLIP_SKIP:
         return draft
@@ -120,6 +125,16 @@ def restored(last_request: dict, random_seed: bool) -> Draft:
         except (TypeError, ValueError) as error:
             log.warning("ignoring the saved request: %s", error)
     return Draft(request, request.seed, random_seed)
+
+
+def with_image_options(request: GenerationRequest, tiling: bool, tiled_vae: str) -> GenerationRequest:
+    """The request with seamless Tiling and the Tiled VAE setting (kept in extras; "auto" is left out)."""
+    from ldm_studio.engine.vae_tiling import TILED_VAE_KEY
+
+    extras = {key: value for key, value in request.extras.items() if key != TILED_VAE_KEY}
+    if tiled_vae != "auto":
+        extras[TILED_VAE_KEY] = tiled_vae
+    return request.replace(tiling=tiling, extras=extras)
 
 
 def preview_settings(mode: str, every: int) -> PreviewSettings:

@@ -17,12 +17,15 @@ from PySide6.QtCore import QObject, Signal
 from ldm_studio.app import draft as drafts
 from ldm_studio.app.backend import ModelSummary
 from ldm_studio.app.draft import Draft
+from ldm_studio.app.few_step import FewStepPresets
 from ldm_studio.app.gallery_actions import GalleryActions
 from ldm_studio.app.jobs import TASK_CONVERT, TASK_EXPORT, TASK_WALK, BranchPoint, FinishedUpdate, WalkSpec
 from ldm_studio.app.model_library import ModelLibraryModel
+from ldm_studio.app.preview_auto import PreviewAuto
 from ldm_studio.app.prompt_tools import PromptTools
 from ldm_studio.app.reuse import read_reusable
 from ldm_studio.app.settings import Settings
+from ldm_studio.app.timeline_decode import timeline_decoder_for
 from ldm_studio.app.worker import EngineWorker
 from ldm_studio.engine.events import Cancelled
 from ldm_studio.engine.request import GenerationRequest
@@ -75,6 +78,7 @@ class Session(QObject):
         self.model: ModelSummary | None = None
         self.prompt_tools = PromptTools(self)  # the LoRA / embedding library, the token counter
         self.networks, self.tokens = self.prompt_tools.networks, self.prompt_tools.tokens
+        self.few_step = FewStepPresets(self)  # distilled models' and LoRAs' presets
         self.loading_path: str | None = None  # Generate meanwhile queues behind the load
         self.draft = drafts.restored(settings.last_request, settings.random_seed)
         self.preview = drafts.preview_settings(settings.preview_mode, settings.preview_every)
@@ -86,6 +90,8 @@ class Session(QObject):
         self._branch_source: FinishedUpdate | None = None  # made by the loaded model, with a trajectory
         self._pending_branch: int | None = None  # the step the next started job continues from
         self._connect_worker()
+        self.timeline_decoder = timeline_decoder_for(self)  # the true x0 of the step scrubbed to
+        self.preview_auto = PreviewAuto(self)  # "Auto" preview by measured cost; the tiny decoder
         if gallery is not None:
             gallery.reuseRequested.connect(self.reuse)
             gallery.status.connect(lambda text: self.status.emit(text, 6000))
@@ -162,13 +168,14 @@ class Session(QObject):
         if self.model is None or self.model.path != summary.path:
             self._branch_source = None  # another model's latents cannot be continued
         self.loading_path = None
+        previous = self.model.path if self.model else self.settings.last_model
         self.model = summary
         self.settings.last_model = summary.path
         self.loadingChanged.emit("")
         self.modelChanged.emit(summary)
-        adopted = drafts.with_model_defaults(self.draft, self.model_settings())
-        if adopted is not self.draft:
-            self.replace_draft(adopted, "clip_skip")
+        adopted = self.few_step.adopt(summary.path, previous, self.draft, self.model_settings())
+        if adopted is not None:  # its clip skip default; a few-step model's preset (app.few_step)
+            self.replace_draft(*adopted)
         self.errorCleared.emit()
         self.status.emit(f"Loaded {summary.name}", 5000)
 
@@ -188,6 +195,7 @@ class Session(QObject):
     def edit(self, draft: Draft) -> None:
         """The editor's fields changed (no signal back: the editor already shows it)."""
         self.draft = draft
+        self.few_step.check(draft, self.networks.entries)  # a few-step LoRA in the prompt: offer its preset
 
     def replace_draft(self, draft: Draft, mode: str = "all") -> None:
         self.draft = draft
@@ -215,6 +223,7 @@ class Session(QObject):
 
     def set_preview(self, mode: str, every: int) -> None:
         self.preview = drafts.preview_settings(mode, every)
+        self.preview_auto.announce()
 
     def job_request(self, rng: random.Random | None = None) -> GenerationRequest:
         """The edited request made ready to run; raises ValueError with a sentence for the user."""
@@ -245,13 +254,14 @@ class Session(QObject):
         except ValueError as error:
             self.error.emit(str(error))
             return None
+        request = self.preview_auto.with_decoder(request)  # Draft decode: the tiny decoder
         if branch is not None:
             request = drafts.branched(request, branch.parent.request)
             self._pending_branch = branch.step
         self.errorCleared.emit()
         self.running += 1
         self.runningChanged.emit(True)
-        self.worker.generate(request, self.preview, branch)
+        self.worker.generate(request, self.preview_auto.for_job(self.preview, branch is not None), branch)
         if branch is None:
             self.last_seed = request.seed
             self.seedUsed.emit(request.seed)

@@ -26,10 +26,16 @@ class Settings:
     last_model: str = ""
     device: str = "auto"
     dtype: str = "auto"
-    preview_mode: str = "fast"
+    preview_mode: str = "auto"  # Full / Tiny decoder / Fast by the model's measured cost (app.preview_auto)
     preview_every: int = 5
     autosave: bool = True
     gallery_folder: str = ""
+    tiny_decoders: dict[str, str] = field(default_factory=dict)  # family -> tiny decoder (app.preview_auto)
+    preview_costs: dict[str, dict] = field(default_factory=dict)  # model|device|dtype -> measured seconds
+    draft_decode: bool = False  # the saved image through the family's tiny decoder (app.preview_auto)
+    tiled_vae: str = "auto"  # Tiled VAE: auto / always / never (engine.vae_tiling)
+    # model path -> the sampling settings the user kept instead of its few-step preset (app.few_step)
+    own_sampling: dict[str, dict] = field(default_factory=dict)
 
     @classmethod
     def load(cls, config_dir: Path) -> Settings:

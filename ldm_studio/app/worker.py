@@ -30,6 +30,7 @@ from ldm_studio.app.jobs import (
     StepUpdate,
     WalkSpec,
 )
+from ldm_studio.app.timeline_decode import StepDecodeSlot, run_step_decode
 from ldm_studio.engine.errors import CancelledError, ModelLoadError
 from ldm_studio.engine.events import Cancelled, Event, Failed, Finished, Started, Step
 from ldm_studio.engine.preview_settings import PreviewSettings
@@ -71,6 +72,7 @@ class _TaskJob:
 
 
 _SHUTDOWN = object()
+_DECODE_STEP = object()  # "decode the slot's last wish" (app.timeline_decode)
 
 
 def qimage_from_array(array: np.ndarray) -> QImage:
@@ -99,6 +101,7 @@ class EngineWorker(QObject):
     taskProgress = Signal(str, int, int, object)  # kind, done, total, QImage | None
     taskFinished = Signal(str, object)  # kind, result (a path)
     taskFailed = Signal(str, str)  # kind, message ("" when cancelled)
+    stepDecoded = Signal(object, int, object)  # Finished, real step, QImage (app.timeline_decode)
 
     def __init__(
         self,
@@ -115,6 +118,7 @@ class EngineWorker(QObject):
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="engine-worker", daemon=True)
         self._started = False
+        self._step_decodes = StepDecodeSlot()
 
     # ---- GUI-thread API -------------------------------------------------------------------------
     def start(self) -> None:
@@ -168,6 +172,15 @@ class EngineWorker(QObject):
             return convert_ckpt_to_safetensors(Path(path))
 
         self._put_task(TASK_CONVERT, run)
+
+    def decode_step(self, finished: Finished, step: int) -> None:
+        """Decode ``step`` of ``finished`` with the real VAE; of many asked quickly, only the last runs."""
+        self.start()
+        if self._step_decodes.want(finished, step):
+            self._jobs.put(_DECODE_STEP)
+
+    def drop_step_decodes(self) -> None:
+        self._step_decodes.drop()
 
     def _put_task(self, kind: str, run: TaskRun) -> None:
         self.start()
@@ -229,7 +242,10 @@ class EngineWorker(QObject):
                 if backend is None:
                     backend = self._backend_factory()
                 self.busyChanged.emit(True)
-                if isinstance(job, _LoadJob):
+                if job is _DECODE_STEP:
+                    decode, emit = backend.decode_step, self.stepDecoded.emit
+                    run_step_decode(self._step_decodes, decode, qimage_from_array, emit)
+                elif isinstance(job, _LoadJob):
                     self._load(backend, job)
                 elif isinstance(job, _TaskJob):
                     self._task(backend, job)

@@ -6,7 +6,16 @@ import argparse
 from pathlib import Path
 
 from ldm_studio.cli import CliError
+from ldm_studio.cli.decoder_options import add_decoder_options, decoder_argument
+from ldm_studio.cli.hires_options import add_hires_options, hires_argument
 from ldm_studio.cli.network_options import add_network_options, network_arguments
+from ldm_studio.cli.schedule_options import (
+    add_preset_option,
+    add_schedule_options,
+    schedule_arguments,
+    with_few_step_preset,
+)
+from ldm_studio.cli.vae_options import add_vae_options, vae_extras
 from ldm_studio.engine.samplers import DEFAULT_SAMPLER, sampler_names
 
 
@@ -25,10 +34,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--width", type=int, help="default: the model's native size")
     parser.add_argument("--height", type=int, help="default: the model's native size")
     parser.add_argument("--sampler", default=DEFAULT_SAMPLER, choices=sampler_names(), metavar="NAME")
+    add_schedule_options(parser)
+    add_preset_option(parser)
     parser.add_argument("--batch", type=int, default=1, help="images to generate (seeds seed, seed+1, …)")
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
     add_threads_option(parser)
     add_network_options(parser)
+    add_vae_options(parser)  # --tiled-vae, --tiling
+    add_decoder_options(parser)  # --tiny-decoder
+    add_hires_options(parser)
     parser.add_argument("--dtype", default="auto", choices=["auto", "float16", "bfloat16", "float32"])
     parser.add_argument("--out", required=True, type=Path, help="folder for the PNGs")
     source = parser.add_argument_group("image to image and inpainting")
@@ -69,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from ldm_studio.engine.request import GenerationRequest
 
     prompt, network_files = network_arguments(args)
-    extras = source_extras(args)
+    extras = {**source_extras(args), **vae_extras(args)}
     if network_files:
         from ldm_studio.engine.networks import NETWORK_FILES_KEY
 
@@ -84,11 +98,15 @@ def run(args: argparse.Namespace) -> int:
             width=args.width,
             height=args.height,
             sampler=args.sampler,
+            **schedule_arguments(args, extras),
             batch_size=args.batch,
             init_image=str(args.init_image or ""),
             strength=args.strength if args.init_image else 1.0,
             mask=str(args.mask or ""),
             clip_skip=args.clip_skip,
+            tiling=args.tiling,
+            hires=hires_argument(args),
+            decoder=decoder_argument(args),
             extras=extras,
         )
     except ValueError as error:
@@ -113,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
     from ldm_studio.paths import user_dirs
 
     model_path = resolve_model(args.model)
+    request = with_few_step_preset(args, model_path, request)  # --few-step: the model's own settings
     set_cpu_threads(args.threads)
     try:
         model = load_model(

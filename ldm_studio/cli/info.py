@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from ldm_studio.cli import CliError
+from ldm_studio.cli.schedule_options import few_step_line
 
 NOT_LOADABLE_STATUS = 2
 
@@ -81,6 +82,8 @@ def _describe(info, model_hash: str) -> list[str]:  # noqa: ANN001 - ModelInfo, 
     if info.unet is not None:
         lines.append(f"Prediction:  {info.prediction_type} (from {info.prediction_source})")
         lines.append(f"Native size: {info.native_size} px")
+        if few_step := few_step_line(Path(info.path)):  # a distilled model and its authors' settings
+            lines.append(f"Few-step:    {few_step}")
     if model_hash:
         kind = "AutoV2" if info.file_type != "diffusers" else "SHA-256 over all its files"
         lines.append(f"Hash:        {model_hash} ({kind})")

@@ -96,4 +96,6 @@ def timeline_frames(
             array = fast_preview(x0, model.projection, (size[1], size[0]))
         frames.append(Image.fromarray(array))
         on_progress(number, len(kept))
-    return frames
+    # hires fix decodes its second pass larger: every frame at the final size, as animations need
+    last = frames[-1].size if frames else None
+    return [frame if frame.size == last else frame.resize(last, Image.Resampling.BICUBIC) for frame in frames]

@@ -130,6 +130,8 @@ FAMILIES = {
         Family("sd2", "Stable Diffusion 2.x", "SD 2.x"),
         Family("sdxl", "Stable Diffusion XL", "SDXL"),
         Family("ldm-studio", "LDM Studio model", "LDM Studio"),
+        Family("sd3", "Stable Diffusion 3.x", "SD 3"),  # flow matching, MMDiT (engine.flow_models)
+        Family("flux", "FLUX.1", "FLUX.1"),
         Family("vae", "VAE (autoencoder) on its own", "VAE"),
         Family("lora", "LoRA", "LoRA"),
         Family("embedding", "textual inversion embedding", "embedding"),

@@ -24,7 +24,9 @@ from ldm_studio.engine.generation.conditioning import (
     condition,
     encode_text,
 )
-from ldm_studio.engine.generation.decode import composite, decode, to_pil
+from ldm_studio.engine.generation.decode import composite, decode, decode_final, to_pil
+from ldm_studio.engine.generation.denoiser import classifier_free
+from ldm_studio.engine.generation.hires import HiresPass
 from ldm_studio.engine.generation.outcome import (
     cancellable,
     check_images,
@@ -46,12 +48,16 @@ from ldm_studio.engine.generation.start import (
     prepare_source,
     schedule_for,
 )
+from ldm_studio.engine.generation.tiling import seamless
+from ldm_studio.engine.hires_request import total_steps
 from ldm_studio.engine.loader import LoadedModel
 from ldm_studio.engine.networks import NetworkLibrary
 from ldm_studio.engine.precision import autocast_context
 from ldm_studio.engine.preview import PreviewSettings
 from ldm_studio.engine.request import GenerationRequest
+from ldm_studio.engine.tiny_decoding import draft_record
 from ldm_studio.engine.trajectory import Trajectory
+from ldm_studio.engine.vae_tiling import TilingChoice, tiled_vae_mode, tiling_record
 
 __all__ = [  # what callers import from here; the stages live in engine.generation
     "Branch",
@@ -110,7 +116,7 @@ def generate(
         failure = Failed(f"The request is not valid: {error}.")
         on_event(failure)
         return failure
-    on_event(Started(request, request.steps))
+    on_event(Started(request, total_steps(request.steps, request.hires)))
     trajectory = Trajectory() if keep_trajectory or branch is not None else None
     if trajectory is not None and branch is not None:
         trajectory.steps = list(branch.trajectory.steps[: branch.from_step])
@@ -125,6 +131,7 @@ def generate(
     regions.enter_context(cancellable(network_blocks(model), should_stop, lambda: reported[0]))
     # One autocast region for the whole generation: its bf16 copies of the weights are made once.
     regions.enter_context(autocast_context(model.placement.device, model.dtype_choice))
+    regions.enter_context(seamless(model, request.tiling))  # A1111's Tiling; put back when it ends
     try:
         images, used = run_stages(
             model,
@@ -175,20 +182,28 @@ def run_stages(
             return source.pixels.repeat(request.batch_size, 1, 1, 1), {}
     else:
         source = branch.trajectory.inpaint
-    guided = request.guidance > 1.0
+    guided = classifier_free(model.denoiser, request.guidance)  # an LCM UNet embeds it instead
     if conditioning is None:
         prompts, prepared = condition(model, request, guided, networks)
         used = prepared.record()
     else:
         prompts, used = as_schedule(conditioning), {}
-    plan = plan_sampling(model, request, branch, source, noise, prompts, trajectory)
-    latents = sample(model, plan, on_event, should_stop, preview, started_at, trajectory)
-    if should_stop():
-        raise CancelledError(request.steps)
-    check_latents(latents)
-    images = decode(model, latents)
+    hires = HiresPass(model, request, on_event, should_stop, preview, started_at, trajectory, networks)
+    hires.given = None if conditioning is None else prompts
+    if hires.resumes(branch):  # a branch from a hires-fix step: the first pass is done already
+        latents = hires.resume(branch)
+    else:
+        plan = plan_sampling(model, request, branch, source, noise, prompts, trajectory)
+        latents = sample(model, plan, hires.counting(on_event), should_stop, preview, started_at, trajectory)
+        if should_stop():
+            raise CancelledError(request.steps)
+        check_latents(latents)
+        latents = hires.run(latents)  # hires fix: enlarged, then a partial second pass
+    tilings: list[TilingChoice] = []  # Tiled VAE: what the final decode did, for the record
+    images = decode_final(model, latents, request.decoder, tiled_vae_mode(request), tilings.append)
+    used = {**used, **tiling_record(tilings), **draft_record(request, model)}
     check_images(images)
-    # hires fix / upscalers: a pass over ``images`` here (a second ``sample`` from a ``Start``)
+    # upscalers on their own: a pass over ``images`` here (hires fix ran above, before the decode)
     return composite(images, source), used
 
 

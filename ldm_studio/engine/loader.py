@@ -14,9 +14,9 @@ from typing import Any
 import torch
 
 from ldm_studio.engine.catalog import CHECKPOINT_SUFFIXES
+from ldm_studio.engine.cpu_speed import apply_layout, cpu_speed_plan, unet_width
 from ldm_studio.engine.device import Placement, placement
 from ldm_studio.engine.errors import ModelLoadError
-from ldm_studio.engine.precision import channels_last_vae, wants_bf16_autocast
 from ldm_studio.engine.preview import LatentProjection, fit_latent_projection
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ class LoadedModel:
     schedulers: dict[str, Any] = field(default_factory=dict)
     embeddings: dict[tuple, Any] = field(default_factory=dict)
     loras: Any = None  # engine.lora.LoraStack, made by the networks stage on first use
+    tiny_decoders: dict[str, Any] = field(default_factory=dict)  # path -> TinyAutoencoder (tiny_decoding)
 
     @property
     def vae_scale_factor(self) -> int:
@@ -49,6 +50,10 @@ class LoadedModel:
 
     @property
     def native_size(self) -> int:
+        if getattr(self.pipe, "unet", None) is None:  # SD 3 / FLUX: the pipeline's own default size
+            from ldm_studio.engine.flow_models import native_size
+
+            return native_size(self.pipe)
         return int(self.pipe.unet.config.sample_size) * self.vae_scale_factor
 
     @property
@@ -165,6 +170,9 @@ def _load_folder(folder: Path, dtype: torch.dtype) -> Any:
         component = _external_component(folder, name, dtype)
         if component is not None:
             extra[name] = component
+    for name, spec in model_index.items():  # a part the folder leaves out on purpose (SD 3 without T5)
+        if isinstance(spec, list) and spec and spec[0] is None:
+            extra.setdefault(name, None)
     if "safety_checker" in model_index:
         # We never ship or run a safety checker; skipping it also avoids loading ~1 GB.
         extra.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
@@ -283,8 +291,8 @@ def load_model(
             )
         pipe = _place(pipe, where, memory_savers(path))
         pipe.set_progress_bar_config(disable=True)
-        if wants_bf16_autocast(where.device, dtype):
-            channels_last_vae(pipe.vae)  # bf16 decodes ~2.6x faster so (bench/big_model.py)
+        # "auto" on a CPU: the fastest layout that computes the same image (engine.cpu_speed)
+        apply_layout(pipe, cpu_speed_plan(where.device, dtype, unet_width(pipe)))
     except ModelLoadError:
         raise
     except torch.OutOfMemoryError as error:

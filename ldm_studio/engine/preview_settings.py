@@ -9,13 +9,18 @@ from enum import StrEnum
 class PreviewMode(StrEnum):
     FAST = "fast"  # linear latent -> RGB projection, nearly free
     FULL = "full"  # a real VAE decode every N steps
+    TINY = "tiny"  # a tiny autoencoder (TAESD family) every step: the real look at a fraction of the cost
     OFF = "off"
+    # the app picks FULL, TINY or FAST from the model's measured decode cost (app.preview_auto);
+    # the engine, given AUTO itself, shows FAST
+    AUTO = "auto"
 
 
 @dataclass(frozen=True)
 class PreviewSettings:
     mode: PreviewMode = PreviewMode.FAST
     every: int = 1  # for FULL: decode every N steps (the last step is always shown)
+    tiny_decoder: str = ""  # for TINY: the tiny autoencoder's path (without one, TINY shows FAST)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", PreviewMode(self.mode))  # accept "fast"/"full"/"off" strings

@@ -7,6 +7,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from ldm_studio.engine.hires_request import HiresFix, as_hires, check_hires
+from ldm_studio.engine.samplers import SCHEDULES
+
 MAX_SEED = 2**32 - 1
 MAX_CLIP_SKIP = 12  # A1111's slider range
 
@@ -30,6 +33,11 @@ class GenerationRequest:
     # A1111's numbering: 1 = the text encoder's last layer, 2 = the penultimate one (+ final layer norm).
     clip_skip: int = 1
     extras: dict[str, Any] = field(default_factory=dict)
+    # A1111's "Schedule type" beside the sampler (Karras, SGM Uniform, ...); see engine.samplers
+    schedule: str = "Automatic"
+    hires: HiresFix | None = None  # A1111's hires fix: a second pass at a larger size (hires_request.py)
+    tiling: bool = False  # A1111's "Tiling": seamless, circular padding (engine.generation.tiling)
+    decoder: str = ""  # "" = the model's VAE; a tiny autoencoder's path: a draft decode (tiny_decoding)
 
     def __post_init__(self) -> None:
         if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
@@ -46,6 +54,10 @@ class GenerationRequest:
             raise ValueError(f"clip skip must be between 1 and {MAX_CLIP_SKIP}, got {self.clip_skip}")
         if not 0.0 <= self.strength <= 1.0:
             raise ValueError(f"strength must be between 0 and 1, got {self.strength}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule type {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        object.__setattr__(self, "hires", as_hires(self.hires))  # a dict from JSON becomes the value
+        check_hires(self.hires, self.init_image)
 
     def with_seed(self, rng: random.Random | None = None) -> GenerationRequest:
         """This request with a concrete seed: a fresh random one when none is set."""

@@ -44,6 +44,7 @@ class Trajectory:
     # Everything needed to continue, beyond the per-step state
     conditioning: Any = None  # engine.generation.conditioning.PromptSchedule of the original prompt
     inpaint: Any = None  # engine.generation.start.SourceImage, when inpainting or img2img
+    second_pass: Any = None  # engine.generation.hires.PassRecord: hires fix's pass, for its branches
 
     def record(
         self,

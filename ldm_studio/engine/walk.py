@@ -12,6 +12,7 @@ from ldm_studio.engine.errors import CancelledError, GenerationError
 from ldm_studio.engine.events import Cancelled, Failed
 from ldm_studio.engine.generate import generate, resolve
 from ldm_studio.engine.generation.conditioning import Conditioning, encode_text
+from ldm_studio.engine.generation.denoiser import classifier_free
 from ldm_studio.engine.generation.start import initial_noise, make_generators
 from ldm_studio.engine.loader import LoadedModel
 from ldm_studio.engine.preview import PreviewSettings
@@ -67,7 +68,7 @@ def walk(
         raise GenerationError("A walk needs at least 2 frames.")
     start = resolve(walk_request.start.replace(batch_size=1), model)
     end = start.replace(seed=walk_request.to_seed, prompt=walk_request.to_prompt or start.prompt)
-    guided = start.guidance > 1.0
+    guided = classifier_free(model.denoiser, start.guidance)  # as generate() decides it
     text_a = encode_text(model, start.prompt, start.negative_prompt, guided)
     text_b = encode_text(model, end.prompt, end.negative_prompt, guided)
     dtype = text_a.embeds.dtype  # the dtype generate() draws its own noise in

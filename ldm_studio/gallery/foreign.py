@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ldm_studio.engine.samplers import SAMPLERS, canonical
 from ldm_studio.gallery.networks import (
     NetworkRef,
     clip_skip_from_comfyui,
@@ -114,12 +115,21 @@ class _ApiGraph:
         return None
 
 
+def first_pass_sampler(api: _ApiGraph) -> dict[str, Any] | None:
+    """The sampler whose latent comes from no other sampler (a hires-fix graph has two)."""
+    samplers = [node for node in api.nodes.values() if node.get("class_type") in SAMPLER_NODES]
+    for node in samplers:
+        if api.upstream(api.inputs(node).get("latent_image"), SAMPLER_NODES) is None:
+            return node
+    return samplers[0] if samplers else None
+
+
 def read_comfyui_prompt(graph: Any) -> dict[str, Any]:
     """Fields from ComfyUI's API-format graph, following KSampler → positive → CLIPTextEncode."""
     if not isinstance(graph, dict):
         return {}
     api = _ApiGraph(graph)
-    sampler = next((n for n in api.nodes.values() if n.get("class_type") in SAMPLER_NODES), None)
+    sampler = first_pass_sampler(api)
     if sampler is None:
         return {}
     inputs = api.inputs(sampler)
@@ -337,6 +347,10 @@ SAMPLER_ALIASES = {
     "unipc": "UniPC",
     "heun": "Heun",
     "lms": "LMS",
+    "dpmpp_2m_sde": "DPM++ 2M SDE",
+    "dpmpp_2m_sde_k": "DPM++ 2M SDE Karras",
+    "lcm": "LCM",
+    "tcd": "TCD",
 }
 
 
@@ -349,3 +363,14 @@ def normalise_sampler(name: str) -> str:
     if scheduler == "karras" and f"{base} karras" in SAMPLER_ALIASES:
         return SAMPLER_ALIASES[f"{base} karras"]
     return SAMPLER_ALIASES.get(base, name) if scheduler in ("normal", "simple", "") else name
+
+
+def split_schedule(name: str) -> tuple[str, str | None]:
+    """ComfyUI's ``"<sampler> <scheduler>"`` left over by ``normalise_sampler`` → our (sampler, schedule
+    type): ``"euler sgm_uniform"`` → ``("Euler", "SGM Uniform")``; our own names pass through."""
+    if name in SAMPLERS:
+        return name, None
+    base, _, scheduler = name.strip().partition(" ")
+    if scheduler and base.lower() in SAMPLER_ALIASES:
+        return canonical(SAMPLER_ALIASES[base.lower()], scheduler)
+    return name, None

@@ -22,12 +22,15 @@ from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 import ldm_studio
 from ldm_studio.engine.request import MAX_CLIP_SKIP, MAX_SEED, GenerationRequest
+from ldm_studio.engine.samplers import DEFAULT_SCHEDULE, canonical, sampler_extras
 from ldm_studio.gallery.foreign import (
     normalise_sampler,
     read_comfyui_prompt,
     read_comfyui_workflow,
     read_invokeai,
+    split_schedule,
 )
+from ldm_studio.gallery.hires_metadata import HiresFix, hires_changes, hires_from_a1111, with_comfyui_hires
 from ldm_studio.gallery.networks import NetworkRef, refs_from_record, with_lora_tags
 from ldm_studio.gallery.parameters import format_parameters, parse_parameters
 
@@ -59,6 +62,7 @@ class ImageMetadata:
     seed: int | None = None
     steps: int | None = None
     sampler: str | None = None
+    schedule: str | None = None  # A1111's "Schedule type" in our names (None: not written)
     guidance: float | None = None
     width: int | None = None  # from the metadata, else the image's own size
     height: int | None = None
@@ -67,6 +71,8 @@ class ImageMetadata:
     clip_skip: int | None = None  # A1111's numbering
     loras: tuple[NetworkRef, ...] = ()  # what the image names: A1111's hashes, ComfyUI's LoraLoader nodes…
     embeddings: tuple[NetworkRef, ...] = ()
+    hires: HiresFix | None = None  # A1111's hires fix (our JSON, A1111's Hires keys, ComfyUI's 2 samplers)
+    tiling: bool | None = None  # A1111's "Tiling: True" (seamless); absent means off
     source: Source = None
     request: GenerationRequest | None = None  # exact, only in our own images
     created: float | None = None  # epoch seconds, only in our own images
@@ -103,6 +109,10 @@ class ImageMetadata:
             changes["guidance"] = self.guidance
         if self.sampler:
             changes["sampler"] = self.sampler
+            changes["schedule"] = self.schedule or DEFAULT_SCHEDULE
+            changes.update(sampler_extras(self.extra, base.extras))
+        changes.update(hires_changes(self.hires, base))  # off when the image had none, as A1111 pastes
+        changes["tiling"] = bool(self.tiling)  # likewise: the image is reproduced as it was made
         for name in ("width", "height"):
             value = getattr(self, name)
             if value is not None and value >= 8:
@@ -219,6 +229,7 @@ def _from_ours(text: str | None) -> dict[str, Any] | None:
         "seed": request.seed,
         "steps": request.steps,
         "sampler": request.sampler,
+        "schedule": request.schedule,
         "guidance": request.guidance,
         "width": request.width,
         "height": request.height,
@@ -229,6 +240,8 @@ def _from_ours(text: str | None) -> dict[str, Any] | None:
         "clip_skip": request.clip_skip,
         "loras": refs_from_record(extra.get("loras"), "lora"),
         "embeddings": refs_from_record(extra.get("embeddings"), "embedding"),
+        "hires": request.hires,
+        "tiling": request.tiling,
         "extra": extra,
     }
 
@@ -237,11 +250,14 @@ def _from_a1111(text: str | None) -> dict[str, Any] | None:
     if text is None:
         return None
     parsed = parse_parameters(text)
+    parsed["hires"] = hires_from_a1111(parsed)
+    parsed["tiling"] = parsed["extra"].get("Tiling", "").strip().lower() == "true"
     parsed.pop("denoising_strength", None)
-    # A1111 1.9+ writes the sigma schedule apart: "Sampler: DPM++ 2M, Schedule type: Karras".
-    sampler, schedule = parsed.get("sampler"), parsed["extra"].get("Schedule type", "")
-    if sampler and schedule.lower() == "karras" and not sampler.endswith("Karras"):
-        parsed["sampler"] = f"{sampler} Karras"
+    # A1111 1.9+ writes the sigma schedule apart: "Sampler: DPM++ 2M, Schedule type: Karras";
+    # older versions "Sampler: DPM++ 2M Karras" (one of our names as it is).
+    sampler, schedule = parsed.get("sampler"), parsed["extra"].get("Schedule type")
+    if sampler:
+        parsed["sampler"], parsed["schedule"] = canonical(sampler, schedule)
     return parsed
 
 
@@ -250,7 +266,7 @@ def metadata_from_chunks(chunks: dict[str, str], image_size: tuple[int, int]) ->
     readers: list[tuple[Source, Any]] = [
         ("ldm-studio", lambda: _from_ours(chunks.get(OUR_CHUNK))),
         ("a1111", lambda: _from_a1111(chunks.get(PARAMETERS_CHUNK))),
-        ("comfyui", lambda: read_comfyui_prompt(_json(chunks.get("prompt"))) or None),
+        ("comfyui", lambda: with_comfyui_hires(read_comfyui_prompt(_json(chunks.get("prompt"))), chunks)),
         ("comfyui", lambda: read_comfyui_workflow(_json(chunks.get("workflow"))) or None),
         ("invokeai", lambda: read_invokeai(_json(chunks.get("invokeai_metadata"))) or None),
         ("invokeai", lambda: read_invokeai(_json(chunks.get("sd-metadata"))) or None),
@@ -265,7 +281,7 @@ def metadata_from_chunks(chunks: dict[str, str], image_size: tuple[int, int]) ->
     known = {name for name in ImageMetadata.__dataclass_fields__ if name not in ("source", "raw")}
     values = {key: value for key, value in fields.items() if key in known and value is not None}
     if source in ("comfyui", "invokeai") and isinstance(values.get("sampler"), str):
-        values["sampler"] = normalise_sampler(values["sampler"])
+        values["sampler"], values["schedule"] = split_schedule(normalise_sampler(values["sampler"]))
     if values.get("width") is None or values.get("height") is None:
         values["width"], values["height"] = image_size
     return ImageMetadata(**values, source=source, raw=dict(chunks))

@@ -18,6 +18,8 @@ import json
 from typing import Any
 
 from ldm_studio.engine.request import GenerationRequest
+from ldm_studio.engine.samplers import a1111_settings
+from ldm_studio.gallery.hires_metadata import hires_settings
 from ldm_studio.gallery.networks import (
     CLIP_SKIP_KEY,
     LORA_HASHES_KEY,
@@ -73,8 +75,12 @@ def format_parameters(
     settings: dict[str, str] = {
         "Steps": str(request.steps),
         "Sampler": request.sampler,
+        # A1111 1.9+ writes the schedule type right after the sampler (left out when Automatic)
+        **a1111_settings(request.sampler, request.schedule, request.extras),
         "CFG scale": format_number(request.guidance),
     }
+    if "Distilled CFG Scale" in (extra or {}):  # FLUX dev as Forge writes it: no CFG, a guidance input
+        settings["CFG scale"] = "1"
     if request.seed is not None:
         settings["Seed"] = str(request.seed)
     if request.width is not None and request.height is not None:
@@ -85,6 +91,9 @@ def format_parameters(
         settings["Model"] = model_name
     if request.init_image:
         settings["Denoising strength"] = format_number(request.strength)
+    settings.update(hires_settings(request))  # A1111's Denoising strength + Hires …
+    if request.tiling:
+        settings["Tiling"] = "True"  # A1111 writes it only when on
     extra = extra or {}
     settings.update(
         a1111_network_settings(
@@ -230,5 +239,7 @@ def parse_parameters(text: str) -> dict[str, Any]:
         elif key == TI_HASHES_KEY:
             result["embeddings"] = parse_hashes(value, "embedding")
         extra[key] = value
+    if _to_float(extra.get("Distilled CFG Scale")) is not None:  # Forge's FLUX dev: the guidance input
+        result["guidance"] = float(extra["Distilled CFG Scale"])
     result["extra"] = extra
     return result

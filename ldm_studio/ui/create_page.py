@@ -18,6 +18,7 @@ from ldm_studio.app.backend import ModelSummary
 from ldm_studio.app.jobs import TASK_CONVERT, TASK_WALK, FinishedUpdate, StepUpdate
 from ldm_studio.app.prompt_switches import prompt_by_step
 from ldm_studio.app.session import Session
+from ldm_studio.engine.hires_request import second_pass_start
 from ldm_studio.engine.request import GenerationRequest
 from ldm_studio.ui.preview_view import PreviewView
 from ldm_studio.ui.results_strip import ResultsStrip
@@ -93,6 +94,8 @@ class CreatePage(QWidget):
         self.results.imageChosen.connect(self._show_result)
         self.timeline.frameChosen.connect(self._show_frame)
         self.timeline.viewChanged.connect(lambda: self._show_frame(self.timeline.current()))
+        self.timeline.stepWanted.connect(session.timeline_decoder.request)  # the true x0, off the GUI thread
+        session.timeline_decoder.decoded.connect(self._show_decoded)
 
     # ---- messages -------------------------------------------------------------------------------
     def show_banner(self, message: str) -> None:
@@ -128,6 +131,7 @@ class CreatePage(QWidget):
         else:
             self.timeline.clear()
         self.timeline.set_prompt_changes(prompt_by_step(request))
+        self.timeline.set_second_pass(second_pass_start(request.steps, request.hires))  # hires fix
         self._started_at = time.perf_counter()
         self.progress.setRange(0, request.steps)
         self.progress.setValue(0)
@@ -176,6 +180,16 @@ class CreatePage(QWidget):
             self.preview.set_image(frame.noisy)
         elif frame.image is not None:
             self.preview.set_image(frame.image)
+
+    def _show_decoded(self, step: int, image: QImage) -> None:
+        """A timeline step's real VAE decode arrived: it replaces the fast preview if still shown."""
+        frame = self.timeline.current()
+        if not self.timeline.show_decoded(step) or frame is None:
+            return
+        if self.timeline.view_mode() == VIEW_BOTH and frame.noisy is not None:
+            self.preview.set_pair(frame.noisy, image)
+        else:
+            self.preview.set_image(image)
 
     def _show_result(self, index: int) -> None:
         image = self.results.image(index)

@@ -228,7 +228,10 @@ class GalleryViewer(QWidget):
         values = {
             "Seed": meta.seed,
             "Steps": meta.steps,
-            "Sampler": meta.sampler,
+            # with A1111's schedule type where it is not the sampler's own ("DPM++ 2M, Karras")
+            "Sampler": meta.sampler
+            if meta.schedule in (None, "Automatic")
+            else f"{meta.sampler}, {meta.schedule}",
             "CFG scale": f"{meta.guidance:g}" if meta.guidance is not None else None,
             "Size": size,
             "Model": meta.model_name,

@@ -30,10 +30,13 @@ from ldm_studio.app.session import Session
 from ldm_studio.ui.animation_dialogs import TimelineExportDialog, WalkDialog
 from ldm_studio.ui.create_page import CreatePage
 from ldm_studio.ui.gallery_panel import GalleryPanel
+from ldm_studio.ui.image_options import bind_image_options
 from ldm_studio.ui.model_panel import ModelPanel
 from ldm_studio.ui.model_settings_dialog import ModelSettingsDialog
 from ldm_studio.ui.prompt_bindings import bind_prompt_tools
 from ldm_studio.ui.prompt_panel import PromptPanel
+from ldm_studio.ui.schedule_box import bind_few_step_offer
+from ldm_studio.ui.tiny_decoder_choice import bind_draft_decode, tiny_decoder_choice
 from ldm_studio.ui.train_lora_dialog import show_train_lora_dialog
 
 log = logging.getLogger(__name__)
@@ -133,6 +136,8 @@ class MainWindow(QMainWindow):
         panel, session = self.prompt_panel, self.session
         panel.edited.connect(session.edit)
         panel.previewChanged.connect(session.set_preview)
+        session.preview_auto.reasonChanged.connect(panel.preview_reason.setText)  # which preview, and why
+        bind_draft_decode(panel.preview_reason.draft, session)
         panel.generateRequested.connect(self.generate)
         panel.cancelRequested.connect(self.cancel)
         panel.reuseSeedRequested.connect(session.reuse_last_seed)
@@ -143,6 +148,8 @@ class MainWindow(QMainWindow):
         session.modelFailed.connect(lambda _message: panel.set_generate_enabled(session.can_generate))
         panel.set_generate_enabled(False)
         bind_prompt_tools(panel, session)  # the LoRA / embedding picker and the token counters
+        bind_image_options(panel.image_options, session.settings)  # Tiled VAE is an app setting
+        bind_few_step_offer(panel.few_step_offer, session.few_step)  # few-step models' presets
 
     def _bind_create_page(self) -> None:
         self.create_page.timeline.branchRequested.connect(self.session.branch_from)
@@ -204,9 +211,12 @@ class MainWindow(QMainWindow):
         session = self.session
         if session.model is None:
             return
-        dialog = ModelSettingsDialog(Path(session.model.path), session.model_settings(), self)
+        detected = session.few_step.detected(session.model.path)  # a few-step model's kind, from its file
+        tiny = tiny_decoder_choice(session)  # the family's tiny decoder (app settings, not the model's)
+        dialog = ModelSettingsDialog(Path(session.model.path), session.model_settings(), self, detected, tiny)
         dialog.convertRequested.connect(session.convert_checkpoint)
         if dialog.exec() == ModelSettingsDialog.DialogCode.Accepted:
+            session.preview_auto.set_family_decoder(tiny.family, tiny.value())
             session.save_model_settings(dialog.values())
 
     def export_timeline(self) -> None:

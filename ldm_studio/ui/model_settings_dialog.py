@@ -22,6 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ldm_studio.engine.distilled import KIND_LABELS, NOT_DISTILLED, SETTING_KEY
+
 PREDICTIONS = [
     ("Detect automatically", None),
     ("epsilon (noise)", "epsilon"),
@@ -41,8 +43,16 @@ SAVERS = [
 class ModelSettingsDialog(QDialog):
     convertRequested = Signal(str)  # a .ckpt path to convert to .safetensors
 
-    def __init__(self, model_path: Path, saved: dict, parent: QWidget | None = None) -> None:
-        """``saved``: the settings remembered for this model (the session reads and writes them)."""
+    def __init__(
+        self,
+        model_path: Path,
+        saved: dict,
+        parent: QWidget | None = None,
+        detected: str = "",
+        tiny: QWidget | None = None,
+    ) -> None:
+        """``saved``: the settings remembered for this model (the session reads and writes them);
+        ``detected``: the few-step kind its file says, e.g. "Turbo: Euler a, 1 step, CFG off"."""
         super().__init__(parent)
         self.model_path = Path(model_path)
         self.setWindowTitle(f"Model settings — {self.model_path.name}")
@@ -74,6 +84,16 @@ class ModelSettingsDialog(QDialog):
             "The clip skip the prompt panel takes when this model loads (A1111's numbering: 1 = the text "
             "encoder's last layer, 2 = the penultimate). Many SD 1.5 anime models want 2."
         )
+        self.few_step = QComboBox()
+        self.few_step.addItem(f"Detected: {detected}" if detected else "Detect from the file", None)
+        self.few_step.addItem("An ordinary model", NOT_DISTILLED)
+        for kind, label in KIND_LABELS.items():
+            self.few_step.addItem(label, kind)
+        self.few_step.setCurrentIndex(max(0, self.few_step.findData(saved.get(SETTING_KEY))))
+        self.few_step.setToolTip(
+            "A few-step (distilled) model: the prompt panel takes its sampler, steps and CFG when it loads. "
+            "Detected from the file's metadata and name; choose here when the file does not say."
+        )
         self.savers = {}
         for key, label, tip in SAVERS:
             box = QCheckBox(label)
@@ -86,6 +106,9 @@ class ModelSettingsDialog(QDialog):
             form.addRow("Prediction type", self.prediction)
             form.addRow("VAE", vae_row)
         form.addRow("Clip skip", self.clip_skip)
+        form.addRow("Few-step model", self.few_step)
+        if tiny is not None:  # ui.tiny_decoder_choice: per family, kept in the app settings
+            form.addRow(f"Tiny decoder ({tiny.family})", tiny)
         for box in self.savers.values():
             form.addRow("" if box is not self.savers["attention_slicing"] else "Memory", box)
         layout = QVBoxLayout(self)
@@ -121,6 +144,7 @@ class ModelSettingsDialog(QDialog):
         """The choices as the model settings store takes them (None: not set)."""
         values = {key: (True if box.isChecked() else None) for key, box in self.savers.items()}
         values["clip_skip"] = self.clip_skip.value() or None
+        values[SETTING_KEY] = self.few_step.currentData()
         if self.model_path.is_file():
             values["prediction_type"] = self.prediction.currentData()
             values["vae_path"] = self.vae.text().strip() or None

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ldm_studio.app.upscaler_names import upscaler_names
+
 if TYPE_CHECKING:
     from ldm_studio.app.session import Session
     from ldm_studio.ui.prompt_panel import PromptPanel
@@ -24,6 +26,9 @@ def bind_prompt_tools(panel: PromptPanel, session: Session, *, scan: bool = True
     panel.edited.connect(
         lambda draft: tokens.request(draft.request.prompt, draft.request.negative_prompt, draft.request.steps)
     )
+    hires = panel.hires_panel  # hires fix's upscaler menu: the library's upscaler files, by name
+    hires.upscalersWanted.connect(lambda: hires.set_upscalers(upscaler_names()))
+    hires.set_upscalers(upscaler_names())
     extras.set_networks(networks.entries)
     if session.model is not None:
         extras.set_model_family(session.model.family)

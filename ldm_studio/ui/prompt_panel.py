@@ -24,8 +24,12 @@ from ldm_studio.app.draft import Draft
 from ldm_studio.engine.request import MAX_SEED, GenerationRequest
 from ldm_studio.engine.samplers import DEFAULT_SAMPLER, sampler_names
 from ldm_studio.ui.flow_layout import FlowLayout
+from ldm_studio.ui.hires_panel import HiresPanel
+from ldm_studio.ui.image_options import ImageOptions
+from ldm_studio.ui.preview_modes import extend_preview_modes
 from ldm_studio.ui.prompt_edit import PromptEdit
 from ldm_studio.ui.prompt_extras import PromptExtras
+from ldm_studio.ui.schedule_box import FewStepOffer, ScheduleBox
 from ldm_studio.ui.source_panel import SourcePanel, SourceSettings
 
 SIZE_PRESETS = [(256, 256), (512, 512), (768, 768), (1024, 1024), (512, 768), (768, 512), (832, 1216)]
@@ -61,6 +65,7 @@ class PromptPanel(QWidget):
         self.negative.submitted.connect(self.generateRequested)
         self.extras = PromptExtras(self.prompt, self.negative)  # LoRA picker, token counters, warnings
         self.source_panel = SourcePanel()
+        self.hires_panel = HiresPanel()  # A1111's hires fix, folded away until wanted
 
         self.examples_box = QWidget()
         self.examples_row = FlowLayout(self.examples_box)  # wraps, so many examples never widen the panel
@@ -94,6 +99,8 @@ class PromptPanel(QWidget):
         self.sampler = QComboBox()
         self.sampler.addItems(sampler_names())
         self.sampler.setCurrentText(DEFAULT_SAMPLER)
+        self.schedule_box = ScheduleBox(self.sampler)  # A1111's schedule type (and TCD's gamma)
+        self.few_step_offer = FewStepOffer()  # a few-step model's note, a LoRA's preset offer
         self.batch = QSpinBox()
         self.batch.setRange(1, 16)
         self.clip_skip = QSpinBox()
@@ -114,6 +121,8 @@ class PromptPanel(QWidget):
             box.setSuffix(" px")
             box.valueChanged.connect(self._size_edited)
 
+        self.image_options = ImageOptions()  # Tiling (seamless) and Tiled VAE
+
         self.preview_mode = QComboBox()
         self.preview_mode.addItem("Fast preview", "fast")
         self.preview_mode.addItem("Full decode", "full")
@@ -121,6 +130,7 @@ class PromptPanel(QWidget):
         self.preview_mode.setToolTip(
             "Fast: a colour projection of the latent, every step. Full: a real VAE decode every N steps."
         )
+        self.preview_reason = extend_preview_modes(self.preview_mode)  # Auto, Tiny decoder; the why line
         self.preview_every = QSpinBox()
         self.preview_every.setRange(1, 50)
         self.preview_every.setPrefix("every ")
@@ -157,6 +167,9 @@ class PromptPanel(QWidget):
             self.width_box.valueChanged,
             self.height_box.valueChanged,
             self.source_panel.changed,
+            self.hires_panel.changed,
+            self.image_options.changed,
+            self.schedule_box.changed,
         ):
             signal.connect(self._push)
         for signal in (self.preview_mode.currentIndexChanged, self.preview_every.valueChanged):
@@ -181,6 +194,7 @@ class PromptPanel(QWidget):
         layout.addWidget(self.source_panel)
 
         layout.addWidget(_heading("Settings"))
+        layout.addWidget(self.few_step_offer)
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.setHorizontalSpacing(10)
@@ -189,7 +203,10 @@ class PromptPanel(QWidget):
         seed_row.addWidget(self.random_seed)
         seed_row.addWidget(self.reuse_seed)
         form.addRow("Seed", seed_row)
-        form.addRow("Sampler", self.sampler)
+        sampler_row = QHBoxLayout()
+        sampler_row.addWidget(self.sampler, 3)
+        sampler_row.addWidget(self.schedule_box, 2)
+        form.addRow("Sampler", sampler_row)
         numbers = QGridLayout()
         numbers.setHorizontalSpacing(8)
         numbers.setColumnStretch(1, 1)
@@ -215,11 +232,14 @@ class PromptPanel(QWidget):
         size_row.addWidget(QLabel("×"))
         size_row.addWidget(self.height_box)
         form.addRow("", size_row)
+        form.addRow("", self.image_options)
         preview_row = QHBoxLayout()
         preview_row.addWidget(self.preview_mode, 1)
         preview_row.addWidget(self.preview_every)
         form.addRow("Preview", preview_row)
+        form.addRow("", self.preview_reason)
         layout.addLayout(form)
+        layout.addWidget(self.hires_panel)
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button, 3)
@@ -282,7 +302,9 @@ class PromptPanel(QWidget):
             batch_size=self.batch.value(),
             clip_skip=self.clip_skip.value(),
         )
-        request = self.source_panel.apply_to(request)
+        request = self.schedule_box.apply_to(self.source_panel.apply_to(request))
+        request = self.hires_panel.apply_to(request)
+        request = self.image_options.apply_to(request)
         return Draft(request, typed, self.random_seed.isChecked(), self.native_size_chosen())
 
     def show_draft(self, draft: Draft, mode: str = "all") -> None:
@@ -297,22 +319,32 @@ class PromptPanel(QWidget):
         if mode in ("all", "prompt"):
             self.prompt.set_text(request.prompt)
             self.negative.set_text(request.negative_prompt)
-        if mode in ("all", "clip_skip"):
+        if mode in ("all", "clip_skip", "model"):
             self.clip_skip.setValue(request.clip_skip)
+        if mode == "model":  # a model's defaults or a few-step preset: the sampling fields
+            self._show_sampling(request)
+            return
         if mode in ("all", "seed") and request.seed is not None:
             self.random_seed.setChecked(False)
             self.seed.setText(str(request.seed))
         if mode != "all":
             return
+        self._show_sampling(request)
+        self.batch.setValue(request.batch_size)
+        self.source_panel.set_source(SourceSettings.from_request(request))
+        self.hires_panel.set_request(request)
+        self.image_options.set_from(request)
+        self._push()  # the size boxes were set with their signals blocked
+
+    def _show_sampling(self, request: GenerationRequest) -> None:
         self.steps.setValue(request.steps)
         self.guidance.setValue(request.guidance)
         if request.sampler in sampler_names():
             self.sampler.setCurrentText(request.sampler)
-        self.batch.setValue(request.batch_size)
+        self.schedule_box.set_from(request)
         if request.width and request.height:
             self._set_size(request.width, request.height)
-        self.source_panel.set_source(SourceSettings.from_request(request))
-        self._push()  # the size boxes were set with their signals blocked
+        self._push()
 
     def native_size_chosen(self) -> bool:
         return self.size_preset.currentData() == NATIVE

@@ -11,9 +11,13 @@ from ldm_studio.app.prompt_switches import prompt_at
 VIEW_X0, VIEW_NOISY, VIEW_BOTH = "x0", "noisy", "both"
 
 
-def describe(frame: StepUpdate, prompt_changes: dict[int, str] | None = None) -> str:
+def describe(
+    frame: StepUpdate, prompt_changes: dict[int, str] | None = None, second_pass: int | None = None
+) -> str:
     noise = f"σ {frame.sigma:.3g}" if frame.sigma is not None else f"t {frame.timestep:.0f}"
     text = f"Step {frame.index}/{frame.total} · {noise} · {frame.elapsed:.2f} s"
+    if second_pass is not None and frame.index >= second_pass:  # hires fix's second pass
+        text += f" · hires {frame.index - second_pass + 1}/{frame.total - second_pass + 1}"
     if prompt_changes:
         prompt = prompt_at(prompt_changes, frame.index) or ""
         shown = prompt if len(prompt) <= 28 else prompt[:27] + "…"
@@ -27,11 +31,13 @@ class TimelineBar(QWidget):
     viewChanged = Signal()
     branchRequested = Signal(int)  # the real step to continue from
     exportRequested = Signal()
+    stepWanted = Signal(int)  # a finished run's step was stopped on: decode its true x0 (timeline_decode)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.frames: list[StepUpdate] = []
         self.prompt_changes: dict[int, str] = {}  # 1-based step -> the prompt from there (editing)
+        self.second_pass: int | None = None  # 1-based step where hires fix's second pass starts
         self.finished = False
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(1, 1)
@@ -49,6 +55,7 @@ class TimelineBar(QWidget):
         self.view.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.view.setMinimumContentsLength(19)
         self.view.currentIndexChanged.connect(lambda _index: self.viewChanged.emit())
+        self.view.currentIndexChanged.connect(lambda _index: self._moved(self.slider.value()))
         self.branch = QPushButton("Branch from here")
         self.branch.setToolTip(
             "Continue the remaining steps from this step with the prompt, CFG, sampler "
@@ -76,6 +83,15 @@ class TimelineBar(QWidget):
             "Scrub through the denoising steps (← → step, PgUp/PgDn jump)"
             + ("\nThe prompt switches at " + "; ".join(switches) if switches else "")
         )
+
+    def set_second_pass(self, step: int | None) -> None:
+        """Where hires fix's second pass starts (None: no second pass): marked on the slider and named
+        in the step text; its steps branch like the first pass's."""
+        self.second_pass = step
+        self.slider.setTickPosition(
+            QSlider.TickPosition.TicksBelow if step is not None else QSlider.TickPosition.NoTicks
+        )
+        self.slider.setTickInterval(max(1, (step or 1) - 1))  # the first tick past 1 falls on the start
 
     def view_mode(self) -> str:
         return self.view.currentData()
@@ -108,7 +124,7 @@ class TimelineBar(QWidget):
         if following:
             self.slider.setValue(len(self.frames))
         self.slider.blockSignals(False)
-        self.label.setText(describe(frame, self.prompt_changes))
+        self.label.setText(describe(frame, self.prompt_changes, self.second_pass))
 
     def finish(self) -> None:
         self.finished = True
@@ -121,8 +137,18 @@ class TimelineBar(QWidget):
     def _moved(self, value: int) -> None:
         frame = self.current()
         if frame is not None:
-            self.label.setText(describe(frame, self.prompt_changes))
-            self.frameChosen.emit(frame)
+            self.label.setText(describe(frame, self.prompt_changes, self.second_pass))
+            self.frameChosen.emit(frame)  # the kept (fast) preview first…
+            if self.finished and self.view_mode() != VIEW_NOISY:
+                self.stepWanted.emit(frame.index)  # …then the real VAE's picture, when it is ready
+
+    def show_decoded(self, step: int) -> bool:
+        """The true x0 of ``step`` arrived; True (and the label says so) when it is the step shown."""
+        frame = self.current()
+        if frame is None or frame.index != step or self.view_mode() == VIEW_NOISY:
+            return False
+        self.label.setText(describe(frame, self.prompt_changes, self.second_pass) + " · VAE")
+        return True
 
     def _sync_enabled(self) -> None:
         ready = self.finished and bool(self.frames)

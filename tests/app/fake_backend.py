@@ -35,6 +35,10 @@ class ScriptedBackend:
     loaded: ModelSummary | None = None
     load_gate: threading.Event | None = None  # if set, each load waits for it
     lost_on_failure: set[str] = field(default_factory=set)  # loads that fail after the old model is gone
+    decoded_steps: list[int] = field(default_factory=list)  # timeline steps decoded (app.timeline_decode)
+    decode_gate: threading.Event | None = None  # if set, each step decode waits for it
+    finished_elapsed: float = 0.01  # Finished.elapsed: what a preview-cost measurement reads
+    previews: list = field(default_factory=list)  # the PreviewSettings each generation got
 
     def inspect(self, path: Path):
         from ldm_studio.app.backend import ModelPreview
@@ -76,6 +80,7 @@ class ScriptedBackend:
         )
         self.requests.append(request)
         self.branches.append(branch)
+        self.previews.append(preview)
         on_event(Started(request, request.steps))
         if self.fail_at_start:
             failure = Failed(self.fail_at_start)
@@ -108,7 +113,9 @@ class ScriptedBackend:
         if branch_from is not None:
             metadata["branch_step"] = branch_from
         # A stand-in trajectory: what the session needs to know is that this result can be continued.
-        finished = Finished(images, request, metadata, 0.01, trajectory=("steps", request.steps))
+        finished = Finished(
+            images, request, metadata, self.finished_elapsed, trajectory=("steps", request.steps)
+        )
         on_event(finished)
         return finished
 
@@ -128,6 +135,15 @@ class ScriptedBackend:
                 raise CancelledError(index)
             on_frame(index, walk.frames, Image.new("RGB", (self.size, self.size), (index * 20, 0, 0)))
         return Path(out)
+
+    def decode_step(self, finished, step):
+        """The "true x0" of a step: a colour that names the step (red = step), after ``decode_gate``."""
+        self.decoded_steps.append(step)
+        if self.decode_gate is not None:
+            self.decode_gate.wait(5)
+        if step > finished.request.steps:
+            raise ValueError(f"no step {step}")
+        return np.full((finished.request.height, finished.request.width, 3), (step, 0, 99), dtype=np.uint8)
 
     def unload(self) -> None:
         pass

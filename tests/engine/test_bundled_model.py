@@ -59,3 +59,21 @@ def test_a_karras_sampler_that_cannot_work_here_is_refused_in_words(bundled):
     assert isinstance(result, Failed)
     assert "noise schedule" in result.message and "DPM++ 2M or Euler a" in result.message
     assert isinstance(generate(bundled, GenerationRequest("cat face", seed=1, steps=20)), Finished)
+
+
+def test_a_schedule_type_that_collapses_here_is_refused_and_few_step_samplers_draw(bundled):
+    from ldm_studio.engine.events import Failed
+
+    karras = GenerationRequest("cat face", seed=1, steps=20, sampler="DPM++ 2M", schedule="Karras")
+    result = generate(bundled, karras)
+    assert isinstance(result, Failed)
+    assert result.message.startswith("The Karras schedule type does not work with this model's noise")
+    # LCM and TCD in 4 steps without CFG still draw the cat face on this (undistilled) model: mostly
+    # yellow, like the 20-step Euler a image
+    for sampler in ("LCM", "TCD"):
+        few = GenerationRequest("cat face", seed=1, steps=4, guidance=1.0, sampler=sampler)
+        image = generate(bundled, few)
+        assert isinstance(image, Finished), image
+        pixels = np.asarray(image.images[0].convert("RGB"), dtype=np.float32)
+        yellow = (pixels[..., 0] > 180) & (pixels[..., 1] > 130) & (pixels[..., 2] < 120)
+        assert yellow.mean() > 0.3, (sampler, yellow.mean())

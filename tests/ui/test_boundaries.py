@@ -17,8 +17,29 @@ UI = Path(ldm_studio.__file__).parent / "ui"
 GUARDED = ("ldm_studio.engine", "ldm_studio.gallery", "ldm_studio.training")
 VALUES = {
     "ldm_studio.engine.request": {"GenerationRequest", "MAX_SEED"},
-    "ldm_studio.engine.samplers": {"sampler_names", "DEFAULT_SAMPLER"},
+    "ldm_studio.engine.samplers": {
+        "sampler_names",
+        "DEFAULT_SAMPLER",
+        # the schedule-type table and its pure look-ups (ui/schedule_box.py)
+        "SAMPLERS",
+        "DEFAULT_SCHEDULE",
+        "DEFAULT_TCD_GAMMA",
+        "schedule_names",
+        "schedules_for",
+        "tcd_gamma",
+    },
+    "ldm_studio.engine.distilled": {"KIND_LABELS", "NOT_DISTILLED", "SETTING_KEY"},  # the settings' names
     "ldm_studio.engine.preview_settings": {"PreviewSettings", "PreviewMode"},
+    # hires fix's value and its pure A1111 arithmetic / names (ui/hires_panel.py, ui/create_page.py)
+    "ldm_studio.engine.hires_request": {
+        "HiresFix",
+        "DEFAULT_UPSCALER",
+        "LATENT_MODES",
+        "MAX_SCALE",
+        "MAX_SIDE",
+        "second_pass_start",
+        "upscaler_choices",
+    },
     "ldm_studio.engine.events": {"Started", "Step", "Finished", "Cancelled", "Failed"},
     "ldm_studio.gallery.metadata": {"ImageMetadata"},
     "ldm_studio.gallery.index": {"GalleryEntry", "GalleryQuery", "ReconcileReport"},

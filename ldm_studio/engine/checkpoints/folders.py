@@ -36,6 +36,10 @@ def inspect_folder(folder: Path) -> ModelInfo:
             f"{folder.name} is not a diffusers model folder: it has no model_index.json{hint}"
         )
     index = _read_json(index_file)
+    if "transformer" in index:  # SD 3 / FLUX: a transformer instead of a UNet (engine.flow_models)
+        from ldm_studio.engine.checkpoints.flow_folders import inspect_flow_folder
+
+        return inspect_flow_folder(folder, _component_parameters, _folder_dtype)
     files = [p for p in folder.rglob("*") if p.is_file()]
     common: dict[str, Any] = {
         "path": folder,

@@ -87,6 +87,11 @@ def describe_tensors(path: Path, table: TensorTable, file_type: str) -> ModelInf
     size = path.stat().st_size
     common: dict[str, Any] = {"path": path, "file_type": file_type, "file_size": size}
     common["weight_dtype"] = table.main_dtype()
+    from ldm_studio.engine.flow_files import describe_flow_file  # SD 3 / FLUX: header-only detection
+
+    if (flow := describe_flow_file(table.shapes)) is not None:
+        parts = {"transformer": table.numel()}
+        return ModelInfo(family=flow.family, loadable=False, reason=flow.reason, parameters=parts, **common)
     if any(name.startswith(UNET_PREFIX) for name in table.shapes):
         return _describe_full_model(path, table, common)
     family, reason = _classify_other(table)

@@ -7,11 +7,16 @@ with the A1111 toolkit (``engine.prompts``): emphasis, 75-token chunks, embeddin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from ldm_studio.engine.generation.networks import PreparedNetworks, prepare_networks
+
+# re-exported: the stages import them from here
+from ldm_studio.engine.generation.text_conditioning import (  # noqa: E402, F401
+    EMBEDDING_CACHE_SIZE,
+    Conditioning,
+    PromptSchedule,
+)
 from ldm_studio.engine.loader import LoadedModel
 from ldm_studio.engine.networks import NetworkLibrary
 from ldm_studio.engine.prompts import Embedding, ParsedPrompt, UnsupportedPrompt, parse_prompt
@@ -24,42 +29,6 @@ from ldm_studio.engine.prompts.encode import (
     sdxl_encoders,
 )
 from ldm_studio.engine.request import GenerationRequest
-
-EMBEDDING_CACHE_SIZE = 16
-
-
-@dataclass
-class Conditioning:
-    """What the text encoder(s) made of one prompt (and its negative), for one image."""
-
-    embeds: torch.Tensor  # [negative; positive] when guidance is on
-    added: dict[str, torch.Tensor] | None  # SDXL's pooled text ("text_embeds"); the denoiser adds the rest
-
-
-@dataclass(frozen=True)
-class PromptSchedule:
-    """Which conditioning holds at which step: ``(until_step, conditioning)`` pairs in step order.
-
-    ``until_step`` is exclusive and counts real (0-based) steps; the last entry holds to the end
-    whatever its bound, so a one-entry schedule is a constant prompt.
-    """
-
-    parts: tuple[tuple[int, Conditioning], ...]
-
-    @classmethod
-    def constant(cls, conditioning: Conditioning) -> PromptSchedule:
-        return cls(((0, conditioning),))
-
-    def at(self, step: int) -> Conditioning:
-        """The conditioning for 0-based real step ``step`` (both model calls of a Heun step share it)."""
-        for until_step, conditioning in self.parts[:-1]:
-            if step < until_step:
-                return conditioning
-        return self.parts[-1][1]
-
-    @property
-    def first(self) -> Conditioning:
-        return self.parts[0][1]
 
 
 def schedule_prompt(
@@ -179,6 +148,10 @@ def condition(
 ) -> tuple[PromptSchedule, PreparedNetworks]:
     """The networks stage, then the prompt's schedule: LoRA weights first, as they change the text
     encoder that the schedule is encoded with."""
+    if model.family in ("sd3", "flux"):  # transformer families: their own encoders (flow_conditioning)
+        from ldm_studio.engine.generation.flow_conditioning import condition_flow
+
+        return condition_flow(model, request, guided), PreparedNetworks()
     positive = parse_prompt(request.prompt, request.steps)
     negative = parse_prompt(request.negative_prompt, request.steps, negative=True)
     texts = [*positive.texts, *negative.texts]

@@ -15,6 +15,7 @@ from PIL import Image
 from ldm_studio.engine.generation.denoiser import top_level_blocks
 from ldm_studio.engine.loader import LoadedModel
 from ldm_studio.engine.preview import to_uint8
+from ldm_studio.engine.vae_tiling import TilingSink, decode_in_bounds, encode_in_bounds
 
 if TYPE_CHECKING:
     from ldm_studio.engine.generation.start import SourceImage
@@ -29,13 +30,17 @@ def _scaling(vae: torch.nn.Module) -> tuple[float, float]:
 
 
 @torch.no_grad()
-def decode(model: LoadedModel, latents: torch.Tensor) -> torch.Tensor:
-    """Latents (as the UNet sees them) -> images in [-1, 1]; retried in fp32 once if half precision fails."""
+def decode(
+    model: LoadedModel, latents: torch.Tensor, tiling: str = "auto", on_tiling: TilingSink | None = None
+) -> torch.Tensor:
+    """Latents (as the UNet sees them) -> images in [-1, 1]; retried in fp32 once if half precision fails.
+
+    ``tiling``: Tiled VAE auto / always / never (engine.vae_tiling); ``on_tiling`` hears the choice."""
     vae = model.pipe.vae
     scaling, shift = _scaling(vae)
     raw = latents / scaling + shift
     vae_dtype = next(vae.parameters()).dtype
-    images = vae.decode(raw.to(vae_dtype), return_dict=False)[0]
+    images = decode_in_bounds(vae, raw.to(vae_dtype), tiling, on_tiling)
     autocast = torch.is_autocast_enabled(raw.device.type)
     if torch.isfinite(images).all() or (vae_dtype == torch.float32 and not autocast):
         return images
@@ -43,17 +48,33 @@ def decode(model: LoadedModel, latents: torch.Tensor) -> torch.Tensor:
     vae.to(torch.float32)
     try:
         with torch.autocast(raw.device.type, enabled=False):
-            return vae.decode(raw.float(), return_dict=False)[0]
+            return decode_in_bounds(vae, raw.float(), tiling)
     finally:
         vae.to(vae_dtype)
 
 
+def decode_final(
+    model: LoadedModel,
+    latents: torch.Tensor,
+    decoder: str = "",
+    tiling: str = "auto",
+    on_tiling: TilingSink | None = None,
+) -> torch.Tensor:
+    """Which decoder makes the saved image: the model's VAE (``decoder`` ""), or a tiny autoencoder
+    file for a draft (GenerationRequest.decoder; engine.tiny_decoding)."""
+    if decoder:
+        from ldm_studio.engine.tiny_decoding import decode_tiny
+
+        return decode_tiny(model, latents, decoder)
+    return decode(model, latents, tiling, on_tiling)
+
+
 @torch.no_grad()
-def encode(model: LoadedModel, pixels: torch.Tensor) -> torch.Tensor:
+def encode(model: LoadedModel, pixels: torch.Tensor, tiling: str = "auto") -> torch.Tensor:
     """Images in [-1, 1] -> latents as the UNet sees them (the distribution's mean: deterministic)."""
     vae = model.pipe.vae
     parameter = next(vae.parameters())
-    raw = vae.encode(pixels.to(parameter.device, parameter.dtype)).latent_dist.mean
+    raw = encode_in_bounds(vae, pixels.to(parameter.device, parameter.dtype), tiling).mean
     scaling, shift = _scaling(vae)
     return (raw - shift) * scaling
 

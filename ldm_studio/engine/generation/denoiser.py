@@ -13,16 +13,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
+# re-exported: the adapters and the loop import it from here
+from ldm_studio.engine.generation.network_text import NetworkText  # noqa: F401
+
 if TYPE_CHECKING:  # conditioning -> loader -> denoiser: the type alone, no import at run time
     from ldm_studio.engine.generation.conditioning import Conditioning
-
-
-@dataclass(frozen=True)
-class NetworkText:
-    """A batch's conditioning in the form the network takes it (SDXL: with its size conditions)."""
-
-    embeds: torch.Tensor
-    added: dict[str, torch.Tensor] | None = None
 
 
 class Denoiser(Protocol):
@@ -76,11 +71,41 @@ class UNetDenoiser:
         if extra is not None:  # inpainting UNets read [latents, mask, masked image] along channels
             x = torch.cat([x, extra.to(x.dtype)], dim=1)
         return self.unet(
-            x, t, encoder_hidden_states=text.embeds, added_cond_kwargs=text.added, return_dict=False
+            x,
+            t,
+            encoder_hidden_states=text.embeds,
+            timestep_cond=text.timestep_cond,
+            added_cond_kwargs=text.added,
+            return_dict=False,
         )[0]
+
+    @property
+    def embeds_guidance(self) -> bool:
+        """An LCM-distilled UNet: the guidance scale goes in as an embedding, never as a CFG batch."""
+        return getattr(self.unet.config, "time_cond_proj_dim", None) is not None
+
+    def guidance_condition(self, guidance: float, batch: int, dtype: torch.dtype) -> torch.Tensor | None:
+        """The w-embedding diffusers' Stable Diffusion pipelines pass as ``timestep_cond``.
+
+        As they do: w = guidance - 1, scaled by 1000, sin/cos with frequencies exp(-ln(1e4)·i/(d/2-1)).
+        """
+        if not self.embeds_guidance:
+            return None
+        from diffusers.models.embeddings import get_timestep_embedding
+
+        w = torch.full((batch,), (guidance - 1.0) * 1000.0, dtype=torch.float32)
+        dim = int(self.unet.config.time_cond_proj_dim)
+        embedding = get_timestep_embedding(w, dim, flip_sin_to_cos=False, downscale_freq_shift=1)
+        return embedding.to(self.device, dtype)
 
     def blocks(self) -> list[torch.nn.Module]:
         return top_level_blocks(self.unet)
+
+
+def classifier_free(denoiser: Denoiser, guidance: float) -> bool:
+    """Whether a step runs the network twice (CFG): only for guidance > 1, and never on a network
+    that embeds the guidance scale itself (LCM-distilled UNets, as diffusers decides)."""
+    return guidance > 1.0 and not getattr(denoiser, "embeds_guidance", False)
 
 
 def top_level_blocks(network: torch.nn.Module) -> list[torch.nn.Module]:
@@ -100,4 +125,8 @@ def denoiser_for(pipe: Any, device: torch.device) -> Denoiser:
     unet = getattr(pipe, "unet", None)
     if unet is not None:
         return UNetDenoiser(unet, device)
+    from ldm_studio.engine.generation.flow_denoiser import flow_denoiser_for  # SD 3 / FLUX transformers
+
+    if (flow := flow_denoiser_for(pipe, device)) is not None:
+        return flow
     raise ValueError(f"{type(pipe).__name__} has no denoising network LDM Studio knows how to call")

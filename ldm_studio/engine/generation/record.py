@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ldm_studio import __version__
+from ldm_studio.engine.flow_models import flow_record
 from ldm_studio.engine.images import file_sha256
 from ldm_studio.engine.loader import LoadedModel
+from ldm_studio.engine.precision import precision_label
 from ldm_studio.engine.request import GenerationRequest
 
 if TYPE_CHECKING:
@@ -45,8 +47,10 @@ def generation_record(
         "model_hash": model.model_hash,
         "family": model.family,
         "device": model.placement.label,
+        "precision": precision_label(model.placement.device, model.placement.dtype, model.dtype_choice),
         "app_version": __version__,
         **source_record(request),
+        **flow_record(model, request.guidance),  # SD 3 / FLUX: Distilled CFG Scale, Shift
         **(extra or {}),
     }
     if branch is not None:

@@ -13,6 +13,7 @@ intervals) is a change to ``guide`` alone.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from ldm_studio.engine.errors import CancelledError
 from ldm_studio.engine.events import Event, Step
 from ldm_studio.engine.generation.conditioning import PromptSchedule, for_batch
 from ldm_studio.engine.generation.decode import decode
-from ldm_studio.engine.generation.denoiser import Denoiser, NetworkText
+from ldm_studio.engine.generation.denoiser import Denoiser, NetworkText, classifier_free
 from ldm_studio.engine.generation.schedule import current_sigma, noise_level, real_step_done, sigma_space
 from ldm_studio.engine.generation.start import SourceImage, Start
 from ldm_studio.engine.loader import LoadedModel
@@ -69,6 +70,7 @@ class BatchText:
     guided: bool
     size: tuple[int, int]
     made: dict[int, NetworkText] = field(default_factory=dict)
+    guidance_cond: torch.Tensor | None = None  # an LCM UNet's w-embedding, the same at every step
 
     def at(self, step: int) -> NetworkText:
         conditioning = self.prompts.at(step)
@@ -76,6 +78,8 @@ class BatchText:
         if key not in self.made:
             batched = for_batch(conditioning, self.batch, self.guided)
             self.made[key] = self.denoiser.text_for(batched, self.size)
+            if self.guidance_cond is not None:
+                self.made[key] = dataclasses.replace(self.made[key], timestep_cond=self.guidance_cond)
         return self.made[key]
 
 
@@ -103,6 +107,12 @@ def render_preview(
 ) -> np.ndarray | None:
     if settings.mode is PreviewMode.FULL:
         return tile(to_uint8(decode(model, x0)))
+    if settings.mode is PreviewMode.TINY and settings.tiny_decoder:
+        from ldm_studio.engine.tiny_decoding import tiny_preview
+
+        image = tiny_preview(model, x0, settings.tiny_decoder)
+        if image is not None:
+            return image
     if model.projection is None:
         return None
     return fast_preview(x0, model.projection, size)
@@ -121,13 +131,17 @@ def sample(
     """The reverse diffusion in latent space; returns the final latents or raises CancelledError."""
     request, scheduler, source = plan.request, plan.scheduler, plan.source
     denoiser = model.denoiser
-    guided = request.guidance > 1.0
+    guided = classifier_free(denoiser, request.guidance)
     size = (request.height, request.width)
     timesteps = scheduler.timesteps
     order = getattr(scheduler, "order", 1)
     text = BatchText(denoiser, plan.prompts, request.batch_size, guided, size)
+    if getattr(denoiser, "embeds_guidance", False):
+        text.guidance_cond = denoiser.guidance_condition(
+            request.guidance, request.batch_size, plan.prompts.first.embeds.dtype
+        )
     extra = source.network_input(2 if guided else 1) if source is not None else None
-    step_kwargs = step_options(request.sampler, plan.generators)
+    step_kwargs = step_options(request.sampler, plan.generators, request.extras)
     latents = plan.start.latents.to(model.placement.device, plan.prompts.first.embeds.dtype)
 
     done = plan.start.done

@@ -14,22 +14,44 @@ import torch
 from ldm_studio.engine.errors import GenerationError
 from ldm_studio.engine.loader import LoadedModel
 from ldm_studio.engine.request import GenerationRequest
-from ldm_studio.engine.samplers import make_scheduler
+from ldm_studio.engine.samplers import DEFAULT_SCHEDULE, make_scheduler, step_options
 
 # Past this largest noise level a float32 sigma list cannot hold the small sigmas' squares beside it.
 HUGE_SIGMA = 1e3
 
 
-def scheduler_for(model: LoadedModel, sampler: str) -> Any:
-    """Schedulers are built once per sampler and model; set_timesteps resets their state."""
-    if sampler not in model.schedulers:
-        model.schedulers[sampler] = make_scheduler(sampler, model.base_scheduler_config)
-    return model.schedulers[sampler]
+def scheduler_for(model: LoadedModel, sampler: str, schedule: str = DEFAULT_SCHEDULE) -> Any:
+    """Schedulers are built once per sampler, schedule type and model; set_timesteps resets their state."""
+    key = sampler if schedule == DEFAULT_SCHEDULE else f"{sampler} / {schedule}"
+    if key not in model.schedulers:
+        try:
+            if model.family in ("sd3", "flux"):  # flow matching: its own schedulers (engine.flow_models)
+                from ldm_studio.engine.flow_models import flow_scheduler
+
+                model.schedulers[key] = flow_scheduler(sampler, model.base_scheduler_config, schedule)
+                return model.schedulers[key]
+            model.schedulers[key] = make_scheduler(sampler, model.base_scheduler_config, schedule)
+        except ValueError as error:  # an unknown name or a pairing the sampler cannot take
+            raise GenerationError(as_sentence(error)) from None
+    return model.schedulers[key]
+
+
+def as_sentence(error: ValueError) -> str:
+    message = str(error)
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
 
 
 def fresh_schedule(model: LoadedModel, request: GenerationRequest) -> Any:
     """The request's sampler with its timesteps set for ``request.steps``, repaired and checked."""
-    scheduler = scheduler_for(model, request.sampler)
+    scheduler = scheduler_for(model, request.sampler, request.schedule)
+    try:  # the sampler's own options (TCD's gamma) are checked before any work, too
+        step_options(request.sampler, [], request.extras)
+    except ValueError as error:
+        raise GenerationError(as_sentence(error)) from None
+    if hasattr(scheduler, "prepare"):  # a flow scheduler: size check, FLUX's resolution shift
+        from ldm_studio.engine.flow_models import prepare_flow_schedule
+
+        prepare_flow_schedule(scheduler, model, request)
     scheduler.set_timesteps(request.steps, device=model.placement.device)
     check_schedule(scheduler, request)
     keep_small_sigmas_exact(scheduler)
@@ -37,20 +59,34 @@ def fresh_schedule(model: LoadedModel, request: GenerationRequest) -> Any:
 
 
 def check_schedule(scheduler: Any, request: GenerationRequest) -> None:
-    """Refuse a Karras schedule that collapses on this model, in words, before any work is done.
+    """Refuse a Karras (or exponential, beta) schedule that collapses on this model, in words, before
+    any work is done.
 
     On a schedule whose last timestep has almost no signal left (the bundled model's cosine schedule
     reaches sigma ~2e4), Karras spacing puts most steps on that same last timestep, and the DPM
     solvers then step past their own list.
     """
-    if not scheduler.config.get("use_karras_sigmas"):
+    spacing = next((n for n, key in _SIGMA_FLAGS.items() if scheduler.config.get(key)), None)
+    if spacing is None:
         return
     timesteps = scheduler.timesteps.tolist()
-    if len(set(timesteps)) < len(timesteps):
-        raise GenerationError(
-            f"{request.sampler} does not work with this model's noise schedule: its Karras spacing "
+    if len(set(timesteps)) < len(timesteps) and request.schedule == DEFAULT_SCHEDULE:
+        raise GenerationError(  # the sampler's own name says Karras ("DPM++ 2M Karras")
+            f"{request.sampler} does not work with this model's noise schedule: its {spacing} spacing "
             f"puts several of the {request.steps} steps on the same timestep. Choose DPM++ 2M or Euler a."
         )
+    if len(set(timesteps)) < len(timesteps):
+        raise GenerationError(
+            f"The {request.schedule} schedule type does not work with this model's noise schedule: it puts "
+            f"several of the {request.steps} steps on the same timestep. Choose Automatic or SGM Uniform."
+        )
+
+
+_SIGMA_FLAGS = {
+    "Karras": "use_karras_sigmas",
+    "exponential": "use_exponential_sigmas",
+    "beta": "use_beta_sigmas",
+}
 
 
 def keep_small_sigmas_exact(scheduler: Any) -> None:
@@ -104,6 +140,8 @@ def noise_level(scheduler: Any, timesteps: torch.Tensor, next_call: int) -> floa
     """VP-equivalent sigma of the latents about to enter model call ``next_call`` (0 at the end)."""
     if next_call >= len(timesteps):
         return 0.0
+    if hasattr(scheduler, "prepare"):  # flow matching (engine.flow_models): its sigma is t / 1000
+        return float(timesteps[next_call]) / float(scheduler.config.num_train_timesteps)
     if sigma_space(scheduler) and getattr(scheduler, "step_index", None) is not None:
         return float(scheduler.sigmas[scheduler.step_index])
     alpha = float(scheduler.alphas_cumprod[int(round(float(timesteps[next_call])))])

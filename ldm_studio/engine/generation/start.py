@@ -1,8 +1,8 @@
 """Where the sampling loop starts: the seed's noise, an encoded image (img2img / inpaint) or a kept step.
 
 ``Start`` says which latents enter which model call and how many real steps count as done already.
-An outpainting canvas or a hires-fix second pass (an upscaled first result, partly re-noised) is one
-more function here returning a ``Start``.
+An outpainting canvas is one more function here returning a ``Start``; hires fix's second pass (an
+upscaled first result, partly re-noised) builds its ``Start`` in ``engine.generation.hires``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from ldm_studio.engine.images import fit, mask_tensor, open_image, to_tensor
 from ldm_studio.engine.loader import LoadedModel
 from ldm_studio.engine.request import GenerationRequest
 from ldm_studio.engine.trajectory import Trajectory
+from ldm_studio.engine.vae_tiling import tiled_vae_mode
 
 
 @dataclass
@@ -55,8 +56,12 @@ class Branch:
     parent: GenerationRequest
 
     def same_path(self, request: GenerationRequest) -> bool:
-        """Same sampler and step count: the kept sampler state can simply be resumed."""
-        return (request.sampler, request.steps) == (self.parent.sampler, self.parent.steps)
+        """Same sampler, schedule type and step count: the kept sampler state can simply be resumed."""
+        return (request.sampler, request.schedule, request.steps) == (
+            self.parent.sampler,
+            self.parent.schedule,
+            self.parent.steps,
+        )
 
 
 @dataclass
@@ -95,7 +100,7 @@ def prepare_source(model: LoadedModel, request: GenerationRequest) -> SourceImag
     resize_mode = str(request.extras.get("resize_mode", "resize"))
     image = fit(open_image(request.init_image), size, resize_mode)
     pixels = to_tensor(image)
-    latents = encode(model, pixels).repeat(request.batch_size, 1, 1, 1)
+    latents = encode(model, pixels, tiled_vae_mode(request)).repeat(request.batch_size, 1, 1, 1)
     source = SourceImage(latents=latents, pixels=pixels)
     if request.mask:
         feather = float(request.extras.get("mask_feather", 0.0))
@@ -108,7 +113,7 @@ def prepare_source(model: LoadedModel, request: GenerationRequest) -> SourceImag
         source.latent_mask = latent_mask.repeat(request.batch_size, 1, 1, 1).to(latents.device, latents.dtype)
         if model.denoiser.takes_masked_image:
             keep = (mask < 0.5).to(pixels.dtype)
-            masked = encode(model, pixels * keep).repeat(request.batch_size, 1, 1, 1)
+            masked = encode(model, pixels * keep, tiled_vae_mode(request)).repeat(request.batch_size, 1, 1, 1)
             source.masked_latents = masked
     return source
 
