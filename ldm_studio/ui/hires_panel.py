@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QSizePolicy,
     QSpinBox,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -34,11 +33,11 @@ from ldm_studio.engine.hires_request import (
 )
 from ldm_studio.engine.request import GenerationRequest
 from ldm_studio.engine.samplers import sampler_names
+from ldm_studio.ui.section_header import SectionHeader
 
 SCALE_BY, RESIZE_TO = "scale", "resize"
 SAME = "same"
 STYLE = """
-QToolButton#sectionHeader { border: none; font-weight: 600; color: #c9ccd3; padding: 2px 0; }
 QLabel#hiresError { color: #e0a060; }
 """
 UPSCALER_TIP = (
@@ -82,11 +81,7 @@ class HiresPanel(QWidget):
 
     # ---- building ---------------------------------------------------------------------------
     def _build(self) -> None:
-        self.header = QToolButton()
-        self.header.setObjectName("sectionHeader")
-        self.header.setText("Hires fix")
-        self.header.setCheckable(True)
-        self.header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.header = SectionHeader("Hires fix")
         self.header.toggled.connect(self.set_expanded)
         self.enabled = QCheckBox("On")
         self.enabled.setToolTip(
@@ -187,10 +182,7 @@ class HiresPanel(QWidget):
 
     # ---- state in ---------------------------------------------------------------------------
     def set_expanded(self, expanded: bool) -> None:
-        self.header.blockSignals(True)
-        self.header.setChecked(expanded)
-        self.header.blockSignals(False)
-        self.header.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
+        self.header.show_open(expanded)
         self.body.setVisible(expanded)
         if expanded:
             self.upscalersWanted.emit()

@@ -26,6 +26,7 @@ from ldm_studio.paths import user_dirs
 from ldm_studio.ui import mask_ops
 from ldm_studio.ui.mask_canvas import grey_image, opaque_image
 from ldm_studio.ui.mask_editor import MaskEditor, coverage_text
+from ldm_studio.ui.section_header import SectionHeader
 from ldm_studio.ui.source_image import IMAGE_SUFFIXES, THUMBNAIL, ImageDropZone, image_paths, read_image
 from ldm_studio.ui.source_settings import DEFAULT_STRENGTH, SourceSettings, without_source
 
@@ -37,7 +38,6 @@ QFrame#dropZone[hovering="true"] { border: 1px solid #6c8cff; background: #262a3
 QLabel#thumbnail { background: #17181b; border-radius: 3px; }
 QLabel#sourceName { font-weight: 600; }
 QLabel#sourceError { color: #ff9a90; }
-QToolButton#sectionHeader { border: none; font-weight: 600; color: #c9ccd3; padding: 2px 0; }
 QToolButton#clearButton { border: none; color: #9aa0aa; font-size: 13px; padding: 0 4px; }
 QToolButton#clearButton:hover { color: #ffffff; }
 """
@@ -69,11 +69,7 @@ class SourcePanel(QWidget):
 
     # ---- building ---------------------------------------------------------------------------
     def _build(self) -> None:
-        self.header = QToolButton()
-        self.header.setObjectName("sectionHeader")
-        self.header.setText("Start from an image")
-        self.header.setCheckable(True)
-        self.header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.header = SectionHeader("Start from an image")
         self.header.toggled.connect(self.set_expanded)
         self.summary = QLabel()
         self.summary.setObjectName("hint")
@@ -195,10 +191,7 @@ class SourcePanel(QWidget):
 
     # ---- state in ---------------------------------------------------------------------------
     def set_expanded(self, expanded: bool) -> None:
-        self.header.blockSignals(True)
-        self.header.setChecked(expanded)
-        self.header.blockSignals(False)
-        self.header.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
+        self.header.show_open(expanded)
         self.body.setVisible(expanded)
         self._sync_summary()
 
