@@ -42,26 +42,15 @@ PROMPT = "a red apple on a wooden table"
 def engine_model(pipe):  # noqa: ANN001, ANN201
     """The in-memory pipeline as the engine holds a loaded model, laid out as load_model lays it out."""
     import numpy as np
-    import torch
 
+    from bench.sd15_size import loaded_model
     from ldm_studio.engine.cpu_speed import apply_layout, cpu_speed_plan, unet_width
-    from ldm_studio.engine.device import Placement
-    from ldm_studio.engine.loader import LoadedModel
     from ldm_studio.engine.preview import LatentProjection
 
     plan = cpu_speed_plan("cpu", "auto", unet_width(pipe))
     apply_layout(pipe, plan)
     projection = LatentProjection(np.eye(4, 3, dtype=np.float32), np.zeros(3, dtype=np.float32))
-    model = LoadedModel(
-        pipe=pipe,
-        name="sd15-random",
-        path=Path("sd15-random"),
-        family="sd1",
-        placement=Placement(torch.device("cpu"), torch.float32),
-        projection=projection,
-        base_scheduler_config=dict(pipe.scheduler.config),
-        dtype_choice="auto",
-    )
+    model = loaded_model(pipe, projection)
     return model, plan
 
 

@@ -18,33 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.sd15_size import build_pipeline  # noqa: E402
-
-
-def loaded(pipe):  # noqa: ANN001, ANN201
-    import numpy as np
-    import torch
-
-    from ldm_studio.engine.device import Placement
-    from ldm_studio.engine.loader import LoadedModel
-    from ldm_studio.engine.preview import LatentProjection
-
-    projection = LatentProjection(  # FACTS.md's published SD 1.x factors
-        np.array(
-            [[0.298, 0.207, 0.208], [0.187, 0.286, 0.173], [-0.158, 0.189, 0.264], [-0.184, -0.271, -0.473]],
-            dtype=np.float32,
-        ),
-        np.zeros(3, dtype=np.float32),
-    )
-    return LoadedModel(
-        pipe=pipe,
-        name="sd15-random",
-        path=Path("sd15-random"),
-        family="sd1",
-        placement=Placement(torch.device("cpu"), torch.float32),
-        projection=projection,
-        base_scheduler_config=dict(pipe.scheduler.config),
-    )
+from bench.sd15_size import build_pipeline, loaded_model  # noqa: E402
 
 
 def main() -> None:
@@ -71,7 +45,7 @@ def main() -> None:
     from ldm_studio.engine.preview import PreviewSettings
     from ldm_studio.engine.request import GenerationRequest
 
-    model = loaded(build_pipeline())
+    model = loaded_model(build_pipeline())
     base = GenerationRequest("a red apple on a wooden table", seed=1, guidance=7.0, sampler="Euler")
     big = args.size * 2
     variants = {

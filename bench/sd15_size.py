@@ -75,6 +75,15 @@ class StepClock:
         return [end - start for start, end in zip(self.marks, ends, strict=True)]
 
 
+# FACTS.md's published SD 1.x latent -> RGB factors (one row per latent channel)
+SD1_PREVIEW_FACTORS = (
+    (0.298, 0.207, 0.208),
+    (0.187, 0.286, 0.173),
+    (-0.158, 0.189, 0.264),
+    (-0.184, -0.271, -0.473),
+)
+
+
 def build_pipeline():  # noqa: ANN201
     import torch
     from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
@@ -127,29 +136,21 @@ def run_bare(pipe, args, clock):  # noqa: ANN001, ANN201
     return time.perf_counter() - started
 
 
-def engine_runner(pipe):  # noqa: ANN001, ANN201
-    """LDM Studio's generate() on the same in-memory pipeline, or None if the engine is not built."""
-    try:
-        import numpy as np
-        import torch
+def loaded_model(pipe, projection=None):  # noqa: ANN001, ANN201
+    """The in-memory pipeline as the engine holds a loaded model; the Fast preview uses FACTS.md's
+    published SD 1.x factors unless ``projection`` is given (fitting them to a random VAE would only
+    cost time here)."""
+    import numpy as np
+    import torch
 
-        from ldm_studio.engine.device import Placement
-        from ldm_studio.engine.generate import generate
-        from ldm_studio.engine.loader import LoadedModel
-        from ldm_studio.engine.preview import LatentProjection, PreviewSettings
-        from ldm_studio.engine.request import GenerationRequest
-    except ImportError as error:
-        print(f"(engine not measured: {error})")
-        return None
-    # FACTS.md's published SD 1.x factors: fitting them to a random VAE would only cost time here.
-    projection = LatentProjection(
-        np.array(
-            [[0.298, 0.207, 0.208], [0.187, 0.286, 0.173], [-0.158, 0.189, 0.264], [-0.184, -0.271, -0.473]],
-            dtype=np.float32,
-        ),
-        np.zeros(3, dtype=np.float32),
-    )
-    model = LoadedModel(
+    from ldm_studio.engine.device import Placement
+    from ldm_studio.engine.loader import LoadedModel
+    from ldm_studio.engine.preview import LatentProjection
+
+    if projection is None:
+        weights = np.array(SD1_PREVIEW_FACTORS, dtype=np.float32)
+        projection = LatentProjection(weights, np.zeros(3, dtype=np.float32))
+    return LoadedModel(
         pipe=pipe,
         name="sd15-random",
         path=Path("sd15-random"),
@@ -158,6 +159,18 @@ def engine_runner(pipe):  # noqa: ANN001, ANN201
         projection=projection,
         base_scheduler_config=dict(pipe.scheduler.config),
     )
+
+
+def engine_runner(pipe):  # noqa: ANN001, ANN201
+    """LDM Studio's generate() on the same in-memory pipeline, or None if the engine is not built."""
+    try:
+        from ldm_studio.engine.generate import generate
+        from ldm_studio.engine.preview import PreviewSettings
+        from ldm_studio.engine.request import GenerationRequest
+    except ImportError as error:
+        print(f"(engine not measured: {error})")
+        return None
+    model = loaded_model(pipe)
 
     def run(args) -> float:  # noqa: ANN001
         request = GenerationRequest(
