@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -25,12 +24,12 @@ from ldm_studio.engine.generation.decode import decode, encode, to_pil
 from ldm_studio.engine.generation.denoiser import classifier_free
 from ldm_studio.engine.generation.outcome import check_images, check_latents
 from ldm_studio.engine.generation.sampling import SamplingPlan, sample
-from ldm_studio.engine.generation.schedule import begin_at, call_after_step, fresh_schedule
+from ldm_studio.engine.generation.schedule import fresh_schedule
 from ldm_studio.engine.generation.start import (
     Branch,
-    Start,
     initial_noise,
     make_generators,
+    noised_start,
     plan_branch,
     schedule_for,
 )
@@ -143,18 +142,11 @@ class HiresPass:
         prompts = self._prompts(second, steps, skipped)
         noise = initial_noise(self.model, second, generators, prompts.first.embeds.dtype)
         order = getattr(scheduler, "order", 1)
-        begin = call_after_step(skipped, len(scheduler.timesteps), second.steps, order)
-        begin_at(scheduler, begin)
-        if begin >= len(scheduler.timesteps):
+        start = noised_start(scheduler, enlarged.to(noise.dtype), noise, skipped, second.steps, order)
+        if start.begin >= len(scheduler.timesteps):
             return enlarged
-        start_latents = scheduler.add_noise(
-            enlarged.to(noise.dtype), noise, scheduler.timesteps[begin : begin + 1]
-        )
-        record = PassRecord(first, second, skipped, hires)
-        plan = SamplingPlan(
-            second, scheduler, Start(start_latents, begin, skipped), prompts, generators, noise
-        )
-        return self._sample(plan, record)
+        plan = SamplingPlan(second, scheduler, start, prompts, generators, noise)
+        return self._sample(plan, PassRecord(first, second, skipped, hires))
 
     def _upscale_pixels(self, latents: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """Decode, enlarge every image with a pixel upscaler to exactly ``size``, encode again."""
@@ -221,10 +213,8 @@ class HiresPass:
     # ---- a branch from a second-pass step ----------------------------------------------------------
     def resumes(self, branch: Branch | None) -> bool:
         """Whether ``branch`` starts inside a second pass (then the first pass is not run again)."""
-        if branch is None:
-            return False
-        record = getattr(branch.trajectory, "second_pass", None)
-        return isinstance(record, PassRecord) and branch.from_step > record.first_steps
+        record = None if branch is None else second_pass_record(branch.trajectory)
+        return record is not None and branch.from_step > record.first_steps
 
     @torch.no_grad()
     def resume(self, branch: Branch) -> torch.Tensor:
@@ -250,7 +240,7 @@ class HiresPass:
         return self._sample(plan, PassRecord(first, second, skipped, hires))
 
 
-def second_pass_record(trajectory: Any) -> PassRecord | None:
+def second_pass_record(trajectory: Trajectory) -> PassRecord | None:
     """The second pass a kept trajectory went through, if any."""
-    record = getattr(trajectory, "second_pass", None)
+    record = trajectory.second_pass
     return record if isinstance(record, PassRecord) else None

@@ -137,17 +137,23 @@ def plan_start(
     scheduler: Any, request: GenerationRequest, noise: torch.Tensor, source: SourceImage | None, order: int
 ) -> Start:
     """Text to image from pure noise; image to image from the source noised to (1 - strength)."""
-    timesteps = scheduler.timesteps
     if source is None or request.strength >= 1.0:
         return Start(noise * scheduler.init_noise_sigma, 0, 0)
     kept_steps = min(int(request.steps * request.strength), request.steps)
-    skipped = request.steps - kept_steps
-    begin = call_after_step(skipped, len(timesteps), request.steps, order)
+    return noised_start(scheduler, source.latents, noise, request.steps - kept_steps, request.steps, order)
+
+
+def noised_start(
+    scheduler: Any, latents: torch.Tensor, noise: torch.Tensor, skipped: int, steps: int, order: int
+) -> Start:
+    """Clean ``latents`` noised to where the schedule's real step ``skipped`` begins (img2img, hires
+    fix's second pass); past the schedule's end they are already the answer (``done`` = ``steps``)."""
+    timesteps = scheduler.timesteps
+    begin = call_after_step(skipped, len(timesteps), steps, order)
     begin_at(scheduler, begin)
     if begin >= len(timesteps):
-        return Start(source.latents.clone(), begin, request.steps)
-    latents = scheduler.add_noise(source.latents, noise, timesteps[begin : begin + 1])
-    return Start(latents, begin, skipped)
+        return Start(latents.clone(), begin, steps)
+    return Start(scheduler.add_noise(latents, noise, timesteps[begin : begin + 1]), begin, skipped)
 
 
 def plan_branch(
