@@ -113,3 +113,15 @@ def test_a_vae_that_gives_nan_is_shown_in_the_window_not_saved(qtbot, make_windo
     assert_one_readable_sentence(message)
     assert_logged_with_traceback(log_file, message)
     assert saver_calls == [] and window.create_page.results.count() == 0
+
+
+def test_float32_retry_is_what_the_tiling_record_hears(bf16_model, monkeypatch):
+    from ldm_studio.engine.generation.decode import decode
+
+    nan_decoder(monkeypatch, bf16_model.pipe.vae, also_in_float32=False)
+    heard = []
+    latents = torch.randn(1, 4, 8, 8)
+    images = decode(bf16_model, latents, "always", heard.append)
+    assert torch.isfinite(images).all()
+    assert len(heard) == 2  # the half-precision attempt, then the float32 retry the image came from
+    assert heard[0].record() == heard[1].record()  # same plan both times (a small image fits untiled)

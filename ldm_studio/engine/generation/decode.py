@@ -48,7 +48,7 @@ def decode(
     vae.to(torch.float32)
     try:
         with torch.autocast(raw.device.type, enabled=False):
-            return decode_in_bounds(vae, raw.float(), tiling)
+            return decode_in_bounds(vae, raw.float(), tiling, on_tiling)  # the record names the retry
     finally:
         vae.to(vae_dtype)
 
