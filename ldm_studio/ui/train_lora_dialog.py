@@ -12,18 +12,14 @@ from pathlib import Path
 from PySide6.QtCore import QLocale, Qt
 from PySide6.QtGui import QDoubleValidator
 from PySide6.QtWidgets import (
-    QCheckBox,
     QDialog,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
-    QSpinBox,
     QStackedWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -38,6 +34,7 @@ from ldm_studio.app.lora_training_plan import (
     stopped_run,
     suggested_choice,
 )
+from ldm_studio.ui.lora_advanced_fold import LoraAdvancedFold, spin_box
 from ldm_studio.ui.training_progress import TrainingProgressView
 
 DEFAULT_NAME = "my-style"
@@ -53,14 +50,6 @@ def folder_summary_text(report: FolderReport) -> str:
         "all with captions" if report.captioned == report.images else f"{report.captioned} with captions"
     )
     return f"{report.images} images, {captions} · buckets {shapes}{more}"
-
-
-def _spin(low: int, high: int, value: int, step: int = 1) -> QSpinBox:
-    box = QSpinBox()
-    box.setRange(low, high)
-    box.setSingleStep(step)
-    box.setValue(value)
-    return box
 
 
 class TrainLoraDialog(QDialog):
@@ -107,15 +96,15 @@ class TrainLoraDialog(QDialog):
         self.file_label = QLabel()
         self.file_label.setObjectName("hint")
         self.file_label.setWordWrap(True)
-        self.steps = _spin(1, 100_000, 1000, 50)
-        self.rank = _spin(1, 256, 8)
+        self.steps = spin_box(1, 100_000, 1000, 50)
+        self.rank = spin_box(1, 256, 8)
         self.learning_rate = QLineEdit()
         rate_validator = QDoubleValidator(1e-8, 1.0, 8)
         rate_validator.setLocale(QLocale.c())  # "1e-4" and "0.001" in every locale
         self.learning_rate.setValidator(rate_validator)
         self.trigger = QLineEdit()
         self.trigger.setPlaceholderText("optional: a word put first in every caption")
-        self.resolution = _spin(0, 2048, 0, 64)
+        self.resolution = spin_box(0, 2048, 0, 64)
 
         form = QFormLayout()
         form.addRow("Images", folder_row)
@@ -128,14 +117,8 @@ class TrainLoraDialog(QDialog):
         form.addRow("Trigger word", self.trigger)
         form.addRow("Resolution", self.resolution)
 
-        self.advanced_button = QToolButton()
-        self.advanced_button.setText("Advanced")
-        self.advanced_button.setCheckable(True)
-        self.advanced_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.advanced_button.setArrowType(Qt.ArrowType.RightArrow)
-        self.advanced_button.setAutoRaise(True)
-        self.advanced_button.toggled.connect(self._fold)
-        self.advanced = self._advanced_fold()
+        self.advanced = LoraAdvancedFold()
+        self.advanced_button = self.advanced.toggle_button
 
         self.resume_banner = QWidget()
         self.resume_banner.setObjectName("bannerBox")
@@ -174,41 +157,6 @@ class TrainLoraDialog(QDialog):
         layout.addLayout(buttons)
         return page
 
-    def _advanced_fold(self) -> QWidget:
-        fold = QWidget()
-        self.alpha = QDoubleSpinBox()
-        self.alpha.setRange(0.1, 1024)
-        self.alpha.setDecimals(1)
-        self.alpha.setToolTip("The adapters' scale is alpha / rank")
-        self.batch = _spin(1, 256, 1)
-        self.text_encoder = QCheckBox("Also adapt the text encoder")
-        self.caption_dropout = QDoubleSpinBox()
-        self.caption_dropout.setRange(0.0, 0.9)
-        self.caption_dropout.setSingleStep(0.05)
-        self.caption_dropout.setToolTip("How often a caption is left out (keeps guidance working)")
-        self.shuffle_tags = QCheckBox("Shuffle comma-separated tags")
-        self.keep_tags = _spin(0, 32, 1)
-        self.keep_tags.setToolTip("With shuffling: this many first tags stay in place")
-        self.sample_every = _spin(0, 100_000, 100, 50)
-        self.sample_every.setSpecialValueText("never")
-        self.seed = _spin(0, 2**31 - 1, 0)
-        form = QFormLayout(fold)
-        form.setContentsMargins(18, 0, 0, 0)
-        form.addRow("Alpha", self.alpha)
-        form.addRow("Batch", self.batch)
-        form.addRow("", self.text_encoder)
-        form.addRow("Caption dropout", self.caption_dropout)
-        form.addRow("", self.shuffle_tags)
-        form.addRow("Keep tokens", self.keep_tags)
-        form.addRow("Samples every", self.sample_every)
-        form.addRow("Seed", self.seed)
-        fold.hide()
-        return fold
-
-    def _fold(self, open_: bool) -> None:
-        self.advanced.setVisible(open_)
-        self.advanced_button.setArrowType(Qt.ArrowType.DownArrow if open_ else Qt.ArrowType.RightArrow)
-
     # ---- bindings ------------------------------------------------------------------------------
     def _bind(self) -> None:
         job, view = self.job, self.progress_view
@@ -240,10 +188,7 @@ class TrainLoraDialog(QDialog):
             self.base_label.setText(f"Base model: <b>{model.name}</b> · {family} · {model.native_size} px")
             self.base_label.setStyleSheet("")
         self.resolution.setSpecialValueText(f"native ({model.native_size} px)" if model else "native")
-        self.text_encoder.setEnabled(model is None or model.family != "ldm-studio")
-        self.text_encoder.setToolTip(
-            "" if self.text_encoder.isEnabled() else "This model's text encoder (MiniLM) takes no LoRA"
-        )
+        self.advanced.allow_text_encoder(model is None or model.family != "ldm-studio")
         if not self.job.running:
             self.fill(suggested_choice(Path(self.folder_edit.text()), self._default_name(), model))
         self._update_start()
@@ -255,21 +200,14 @@ class TrainLoraDialog(QDialog):
         self.learning_rate.setText(f"{choice.learning_rate:g}")
         self.trigger.setText(choice.trigger)
         self.resolution.setValue(choice.resolution)
-        self.alpha.setValue(choice.alpha)
-        self.batch.setValue(choice.batch)
-        self.text_encoder.setChecked(choice.text_encoder and self.text_encoder.isEnabled())
-        self.caption_dropout.setValue(choice.caption_dropout)
-        self.shuffle_tags.setChecked(choice.shuffle_tags)
-        self.keep_tags.setValue(choice.keep_tags)
-        self.sample_every.setValue(choice.sample_every)
-        self.seed.setValue(choice.seed)
+        self.advanced.fill(choice)
 
     def choice(self) -> LoraTrainingChoice:
         try:
             rate = float(self.learning_rate.text())
         except ValueError:
             rate = 0.0
-        return LoraTrainingChoice(
+        chosen = LoraTrainingChoice(
             data=Path(self.folder_edit.text().strip()).expanduser(),
             name=self.name_edit.text().strip(),
             steps=self.steps.value(),
@@ -277,15 +215,8 @@ class TrainLoraDialog(QDialog):
             learning_rate=rate,
             trigger=self.trigger.text().strip(),
             resolution=self.resolution.value(),
-            alpha=self.alpha.value(),
-            batch=self.batch.value(),
-            text_encoder=self.text_encoder.isChecked() and self.text_encoder.isEnabled(),
-            caption_dropout=self.caption_dropout.value(),
-            shuffle_tags=self.shuffle_tags.isChecked(),
-            keep_tags=self.keep_tags.value(),
-            sample_every=self.sample_every.value(),
-            seed=self.seed.value(),
         )
+        return self.advanced.applied_to(chosen)
 
     # ---- intents -------------------------------------------------------------------------------
     def set_folder(self, folder: Path) -> None:

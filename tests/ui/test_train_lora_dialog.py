@@ -70,8 +70,12 @@ def test_defaults_follow_the_model_and_the_advanced_fold_opens(qtbot, loaded):
     assert not dialog.advanced.isVisible()
     dialog.advanced_button.click()
     assert dialog.advanced.isVisible()
-    assert (dialog.batch.value(), dialog.alpha.value(), dialog.sample_every.value()) == (16, 16.0, 50)
-    assert not dialog.text_encoder.isEnabled()  # the emoji model's MiniLM takes no LoRA
+    assert (
+        dialog.advanced.batch.value(),
+        dialog.advanced.alpha.value(),
+        dialog.advanced.sample_every.value(),
+    ) == (16, 16.0, 50)
+    assert not dialog.advanced.text_encoder.isEnabled()  # the emoji model's MiniLM takes no LoRA
     assert not dialog.start_button.isEnabled()  # no folder yet
     dialog.advanced_button.click()
     assert not dialog.advanced.isVisible()
