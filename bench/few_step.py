@@ -54,18 +54,18 @@ def engine_model(pipe):  # noqa: ANN001, ANN201
     return model, plan
 
 
-def use_tiny_decoder(pipe) -> str:  # noqa: ANN001
-    """Decode with a random-weight AutoencoderTiny. The engine's request field for a tiny final decode
-    is not there yet, so it takes the VAE's place in the pipeline: the engine's own decode stage then
-    runs it (TAESD reads unscaled latents, so it gets the SD VAE's scaling factor to undo)."""
+def tiny_decoder_folder() -> str:
+    """A random-weight AutoencoderTiny (TAESD's shape) saved as a diffusers folder: the request's
+    ``decoder`` field names it, as a user's installed TAESD would be named."""
+    import tempfile
+
     import torch
     from diffusers import AutoencoderTiny
 
     torch.manual_seed(2)
-    tiny = AutoencoderTiny().eval()
-    tiny.register_to_config(scaling_factor=float(pipe.vae.config.scaling_factor))
-    pipe.vae = tiny
-    return "AutoencoderTiny in place of the VAE"
+    folder = Path(tempfile.mkdtemp(prefix="bench-taesd-")) / "taesd"
+    AutoencoderTiny().eval().save_pretrained(folder)
+    return str(folder)
 
 
 def run_variant(name: str, size: int) -> dict:
@@ -75,11 +75,12 @@ def run_variant(name: str, size: int) -> dict:
     from ldm_studio.engine.generate import generate
     from ldm_studio.engine.preview import PreviewSettings
     from ldm_studio.engine.request import GenerationRequest
+    from ldm_studio.engine.tiny_decoding import DRAFT_RECORD_KEY
 
     spec = VARIANTS[name]
     torch.set_grad_enabled(False)
     pipe = build_pipeline()
-    how = use_tiny_decoder(pipe) if spec["tiny"] else "VAE"
+    decoder = tiny_decoder_folder() if spec["tiny"] else ""
     model, plan = engine_model(pipe)
     warm = GenerationRequest(
         PROMPT, seed=0, steps=1, guidance=1.0, sampler=spec["sampler"], width=64, height=64
@@ -93,6 +94,7 @@ def run_variant(name: str, size: int) -> dict:
         sampler=spec["sampler"],
         width=size,
         height=size,
+        decoder=decoder,
     )
     started = time.perf_counter()
     result = generate(model, request, preview=PreviewSettings("fast"))
@@ -104,7 +106,7 @@ def run_variant(name: str, size: int) -> dict:
         "name": name,
         "seconds": seconds,
         "peak_rss": peak,
-        "decoder": how,
+        "decoder": (result.metadata.get(DRAFT_RECORD_KEY) or {}).get("layout", "VAE") if decoder else "VAE",
         "path": plan.label or "float32",
         "precision": result.metadata.get("precision", ""),
     }
