@@ -39,6 +39,7 @@ class ScriptedBackend:
     decode_gate: threading.Event | None = None  # if set, each step decode waits for it
     finished_elapsed: float = 0.01  # Finished.elapsed: what a preview-cost measurement reads
     previews: list = field(default_factory=list)  # the PreviewSettings each generation got
+    tiny_decoders: tuple[str, ...] = ()  # the installed tiny decoders a loaded model is told of
 
     def inspect(self, path: Path):
         from ldm_studio.app.backend import ModelPreview
@@ -67,6 +68,7 @@ class ScriptedBackend:
             native_size=self.size,
             captions=("red heart", "cat face", "grinning face"),
             examples=("red heart", "cat face"),
+            tiny_decoders=self.tiny_decoders,
         )
         return self.loaded
 
