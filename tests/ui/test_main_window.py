@@ -10,22 +10,15 @@ from ldm_studio.app.worker import EngineWorker
 from ldm_studio.paths import user_dirs
 from ldm_studio.ui.main_window import MainWindow
 from tests.app.fake_backend import ScriptedBackend
+from tests.ui.windows import open_window
 
 
 @pytest.fixture
 def studio(qtbot):
     """A window over a scripted engine, with a model loaded."""
-    backend = ScriptedBackend(size=32)
-    worker = EngineWorker(lambda: backend)
-    dirs = user_dirs().ensure()
-    window = MainWindow(Session(worker, Settings(), dirs))
-    qtbot.addWidget(window)
-    window.show()
-    with qtbot.waitSignal(worker.modelLoaded, timeout=5000):
-        window.load_model("/models/emoji")
-    window.backend = backend
+    window = open_window(qtbot, ScriptedBackend(size=32))
     yield window
-    worker.shutdown(timeout=5)
+    window.session.worker.shutdown(timeout=5)
 
 
 def test_loaded_model_shows_name_device_and_dtype(studio):

@@ -2,25 +2,14 @@
 
 import pytest
 
-from ldm_studio.app.session import Session
-from ldm_studio.app.settings import Settings
-from ldm_studio.app.worker import EngineWorker
 from ldm_studio.engine.preview_settings import PreviewMode
-from ldm_studio.paths import user_dirs
 from ldm_studio.ui.main_window import MainWindow
 from tests.app.fake_backend import ScriptedBackend
+from tests.ui.windows import open_window as open_scripted_window
 
 
 def open_window(qtbot, tiny_decoders: tuple[str, ...]) -> MainWindow:
-    backend = ScriptedBackend(size=32, tiny_decoders=tiny_decoders)
-    worker = EngineWorker(lambda: backend)
-    window = MainWindow(Session(worker, Settings(), user_dirs().ensure()))
-    qtbot.addWidget(window)
-    window.show()
-    with qtbot.waitSignal(worker.modelLoaded, timeout=5000):
-        window.load_model("/models/emoji")
-    window.backend = backend
-    return window
+    return open_scripted_window(qtbot, ScriptedBackend(size=32, tiny_decoders=tiny_decoders))
 
 
 @pytest.fixture
