@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ldm_studio.engine.samplers import DEFAULT_SCHEDULE, schedules_for
+
 # A1111's modules/shared_items: name -> (torch interpolate mode, antialias)
 LATENT_MODES: dict[str, tuple[str, bool]] = {
     "Latent": ("bilinear", False),
@@ -111,6 +113,13 @@ class HiresFix:
         """The finished image's size in pixels."""
         latent_w, latent_h = self.latent_size(width, height, factor)
         return latent_w * factor, latent_h * factor
+
+    def pass_schedule(self, first_sampler: str, first_schedule: str) -> str:
+        """The schedule type the second pass runs with: the first pass's, or "Automatic" when the
+        hires sampler cannot take it (A1111 falls back rather than refusing the image)."""
+        if not self.sampler or self.sampler == first_sampler:
+            return first_schedule
+        return first_schedule if first_schedule in schedules_for(self.sampler) else DEFAULT_SCHEDULE
 
     def pass_steps(self, first_steps: int) -> int:
         """How many steps the second pass runs (what the progress and the timeline count)."""

@@ -1,10 +1,12 @@
 """Hires fix in image metadata: A1111's ``Hires …`` settings both ways, and ComfyUI's two-sampler graphs.
 
 A1111 writes (``processing.py``) ``Denoising strength`` and then, in this order, ``Hires sampler``
-(only when it differs from the first pass's), ``Hires prompt`` / ``Hires negative prompt`` (only when
-they differ), ``Hires upscale`` or ``Hires resize: WxH``, ``Hires steps`` (only when not 0) and
-``Hires upscaler``; Forge adds ``Hires CFG Scale``. Its paste turns hires fix on when ``Denoising
-strength`` is there together with ``Hires upscale``, ``Hires upscaler`` or ``Hires resize``.
+(only when it differs from the first pass's), ``Hires schedule type`` (only when the second pass's
+differs: a hires sampler that cannot take the first pass's falls back to Automatic), ``Hires prompt``
+/ ``Hires negative prompt`` (only when they differ), ``Hires upscale`` or ``Hires resize: WxH``,
+``Hires steps`` (only when not 0) and ``Hires upscaler``; Forge adds ``Hires CFG Scale``. Its paste
+turns hires fix on when ``Denoising strength`` is there together with ``Hires upscale``, ``Hires
+upscaler`` or ``Hires resize``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ def hires_settings(request: GenerationRequest) -> dict[str, str]:
     settings = {"Denoising strength": _number(hires.strength)}
     if hires.sampler and hires.sampler != request.sampler:
         settings["Hires sampler"] = hires.sampler
+    schedule = hires.pass_schedule(request.sampler, request.schedule)
+    named = hires.sampler.endswith(f" {request.schedule}")  # "DPM++ 2M Karras" is Karras by its name
+    if schedule != request.schedule and not named:  # A1111 names the schedule the pass fell back to
+        settings["Hires schedule type"] = schedule
     if hires.prompt and hires.prompt != request.prompt:
         settings["Hires prompt"] = hires.prompt
     if hires.negative_prompt and hires.negative_prompt != request.negative_prompt:

@@ -38,7 +38,5 @@ def test_reuse_sets_hires_from_an_a1111_image_and_turns_it_off_for_a_plain_one()
 
 def test_a_branch_keeps_the_panels_hires_settings():
     parent = GenerationRequest("a castle", seed=4, width=512, height=512, hires=HIRES)
-    child = drafts.branched(
-        GenerationRequest("a castle", seed=1, hires=HIRES.__class__(guidance=3.0)), parent
-    )
+    child = drafts.branched(GenerationRequest("a castle", seed=1, hires=HiresFix(guidance=3.0)), parent)
     assert (child.seed, child.width, child.hires.guidance) == (4, 512, 3.0)

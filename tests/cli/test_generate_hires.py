@@ -53,9 +53,31 @@ def test_hires_size_and_sampler(tiny_sd_folder, tmp_path, capsys):
     path = capsys.readouterr().out.split()[0]
     with Image.open(path) as image:
         assert image.size == (48, 48)
-        assert "Hires resize: 48x48" in image.info["parameters"]
+        parameters = image.info["parameters"]
+    assert "Hires sampler: DDIM, Hires prompt: a blue square, Hires resize: 48x48" in parameters
     hires = read_metadata(path).hires
     assert (hires.resize, hires.sampler, hires.prompt) == ((48, 48), "DDIM", "a blue square")
+
+
+def test_a_hires_sampler_without_the_schedule_type_falls_back_to_automatic(tiny_sd_folder, tmp_path, capsys):
+    args = [*base(tiny_sd_folder), "--width", "32", "--height", "32", "--sampler", "Euler"]
+    args += [
+        "--schedule",
+        "SGM Uniform",
+        "--hires-scale",
+        "2",
+        "--hires-steps",
+        "1",
+        "--hires-sampler",
+        "LCM",
+    ]
+    assert main([*args, "--out", str(tmp_path)]) == 0  # A1111 falls back rather than refusing
+    path = capsys.readouterr().out.split()[0]
+    with Image.open(path) as image:
+        assert image.size == (64, 64)
+        parameters = image.info["parameters"]
+    assert "Schedule type: SGM Uniform" in parameters
+    assert "Hires sampler: LCM, Hires schedule type: Automatic" in parameters
 
 
 def test_hires_mistakes_are_usage_errors(tiny_sd_folder, tmp_path, capsys):

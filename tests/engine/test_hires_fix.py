@@ -3,6 +3,7 @@ pixel upscalers, an upscaler network file), cancel in the second pass and branch
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -119,12 +120,26 @@ def test_second_pass_runs_at_the_larger_size_with_its_own_steps(tiny_model):
     assert (record.request.width, record.request.height) == (64, 64)
 
 
-def test_hires_off_gives_the_pixels_it_always_gave(tiny_model):
-    plain = pixels(run(tiny_model, BASE)[0])
-    again = pixels(run(tiny_model, BASE.replace(hires=None))[0])
-    assert np.array_equal(plain, again)
-    hires = pixels(run(tiny_model, BASE.replace(hires=HiresFix(1.0, steps=2, strength=0.5)))[0])
-    assert hires.shape == plain.shape and not np.array_equal(hires, plain)  # x1: a real second pass
+def test_hires_leaves_the_first_pass_as_it_was(tiny_model):
+    # (without hires the pixels are held by the golden file: test_same_pixels)
+    plain, _ = run(tiny_model, BASE, keep_trajectory=True)
+    hires, _ = run(tiny_model, BASE.replace(hires=HiresFix(1.0, steps=2, strength=0.5)), keep_trajectory=True)
+    for step in range(1, BASE.steps + 1):  # the first pass's kept steps are the plain generation's
+        assert torch.equal(hires.trajectory.step(step).latents, plain.trajectory.step(step).latents)
+    assert pixels(hires).shape == pixels(plain).shape
+    assert not np.array_equal(pixels(hires), pixels(plain))  # x1: a real second pass changed it
+    # nothing to denoise at x1 (strength 0): the first pass's image itself
+    untouched = pixels(run(tiny_model, BASE.replace(hires=HiresFix(1.0, strength=0.0)))[0])
+    assert np.array_equal(untouched, pixels(plain))
+
+
+def test_the_second_pass_uses_its_own_sampler_prompt_and_cfg(tiny_model):
+    same = HiresFix(2.0, steps=2, strength=0.5)
+    reference = pixels(run(tiny_model, BASE.replace(hires=same))[0])
+    for change in ({"sampler": "DDIM"}, {"prompt": "a blue pear"}, {"negative_prompt": "blurry"},
+                   {"guidance": 2.0}):  # fmt: skip
+        changed = pixels(run(tiny_model, BASE.replace(hires=dataclasses.replace(same, **change)))[0])
+        assert not np.array_equal(changed, reference), change
 
 
 def test_latent_and_pixel_upscalers_give_different_images_of_the_same_size(tiny_model):
@@ -245,3 +260,27 @@ def test_the_timeline_of_both_passes_exports(tiny_model, parent, tmp_path):
         assert len(frames) == 7 and len({frame.size for frame in frames}) == 1
         assert export_animation(frames, tmp_path / f"both-{full}.webp").stat().st_size > 0
     assert frames[0].size == (64, 64)  # full decodes: the first pass's frames enlarged to the final size
+
+
+# ---- a hires sampler that cannot take the first pass's schedule type ----------------------------------
+
+
+def test_the_second_pass_schedule_falls_back_to_automatic():
+    assert HiresFix(sampler="DDIM").pass_schedule("Euler", "Karras") == "Automatic"  # DDIM: spacing only
+    assert HiresFix(sampler="DDIM").pass_schedule("Euler", "SGM Uniform") == "SGM Uniform"
+    assert HiresFix(sampler="LCM").pass_schedule("Euler", "SGM Uniform") == "Automatic"
+    # "DPM++ 2M Karras" already names its spacing (A1111's paste makes it from DPM++ 2M + Karras)
+    assert HiresFix(sampler="DPM++ 2M Karras").pass_schedule("Euler", "Karras") == "Automatic"
+    assert HiresFix(sampler="Heun").pass_schedule("Euler", "Exponential") == "Exponential"
+    assert HiresFix().pass_schedule("Euler", "Karras") == "Karras"  # same sampler: same schedule
+
+
+def test_a_hires_sampler_without_the_schedule_type_runs_automatic(tiny_model):
+    first = BASE.replace(schedule="SGM Uniform")
+    for sampler, used in (("LCM", "Automatic"), ("DDIM", "SGM Uniform")):
+        request = first.replace(hires=HiresFix(2.0, steps=2, strength=0.5, sampler=sampler))
+        result, _ = run(tiny_model, request, keep_trajectory=True)
+        assert pixels(result).shape == (1, 64, 64, 3)  # LCM used to fail: "cannot use SGM Uniform"
+        record = second_pass_record(result.trajectory)
+        assert (record.request.sampler, record.request.schedule) == (sampler, used)
+        assert result.request.schedule == "SGM Uniform"  # the request itself is left as asked

@@ -228,3 +228,24 @@ def test_a1111_png_file_on_disk(tmp_path):
     path.write_bytes(buffer.getvalue())
     metadata = read_metadata(path)
     assert metadata.hires.scale == 2.0 and metadata.width == 512
+
+
+def test_a_fallen_back_hires_schedule_is_written_as_a1111_does():
+    request = GenerationRequest("a castle", steps=20, sampler="Euler", schedule="SGM Uniform")
+    fallen = request.replace(hires=HiresFix(2.0, steps=10, strength=0.5, sampler="LCM"))
+    text = format_parameters(fallen, model_name="m", model_hash="abc")
+    assert "Schedule type: SGM Uniform" in text
+    assert "Hires sampler: LCM, Hires schedule type: Automatic, Hires upscale: 2" in text
+    assert metadata_from_chunks(chunks_of(text), (1024, 1024)).hires == fallen.hires
+    kept = request.replace(hires=HiresFix(2.0, steps=10, strength=0.5, sampler="DDIM"))  # takes it
+    assert "Hires schedule type" not in format_parameters(kept, model_name="m", model_hash="abc")
+    # A1111's "Hires sampler: DPM++ 2M" beside "Schedule type: Karras" is read as DPM++ 2M Karras,
+    # which runs Karras spacing by its name: no fallback to write
+    text = (
+        "a castle\nSteps: 20, Sampler: Euler, Schedule type: Karras, Seed: 1, Size: 512x512, "
+        "Denoising strength: 0.5, Hires sampler: DPM++ 2M, Hires upscale: 2, Hires upscaler: Latent"
+    )
+    pasted = metadata_from_chunks(chunks_of(text), (1024, 1024))
+    assert pasted.hires.sampler == "DPM++ 2M Karras"
+    again = request.replace(schedule="Karras", hires=pasted.hires)
+    assert "Hires schedule type" not in format_parameters(again, model_name="m", model_hash="abc")

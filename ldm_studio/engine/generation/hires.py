@@ -64,6 +64,7 @@ def pass_request(request: GenerationRequest, hires: HiresFix, size: tuple[int, i
         steps=max(1, hires.schedule_steps(request.steps)),
         strength=hires.strength,
         sampler=hires.sampler or request.sampler,
+        schedule=hires.pass_schedule(request.sampler, request.schedule),
         guidance=request.guidance if hires.guidance is None else hires.guidance,
         prompt=hires.prompt or request.prompt,
         negative_prompt=hires.negative_prompt or request.negative_prompt,
