@@ -188,8 +188,8 @@ def run_stages(
         used = prepared.record()
     else:
         prompts, used = as_schedule(conditioning), {}
-    hires = HiresPass(model, request, on_event, should_stop, preview, started_at, trajectory, networks)
-    hires.given = None if conditioning is None else prompts
+    given = None if conditioning is None else prompts  # a walk's conditioning: both passes use it
+    hires = HiresPass(model, request, on_event, should_stop, preview, started_at, trajectory, networks, given)
     if hires.resumes(branch):  # a branch from a hires-fix step: the first pass is done already
         latents = hires.resume(branch)
     else:

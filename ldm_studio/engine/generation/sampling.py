@@ -69,8 +69,8 @@ class BatchText:
     batch: int
     guided: bool
     size: tuple[int, int]
-    made: dict[int, NetworkText] = field(default_factory=dict)
     guidance_cond: torch.Tensor | None = None  # an LCM UNet's w-embedding, the same at every step
+    made: dict[int, NetworkText] = field(default_factory=dict)
 
     def at(self, step: int) -> NetworkText:
         conditioning = self.prompts.at(step)
@@ -135,11 +135,12 @@ def sample(
     size = (request.height, request.width)
     timesteps = scheduler.timesteps
     order = getattr(scheduler, "order", 1)
-    text = BatchText(denoiser, plan.prompts, request.batch_size, guided, size)
-    if getattr(denoiser, "embeds_guidance", False):
-        text.guidance_cond = denoiser.guidance_condition(
-            request.guidance, request.batch_size, plan.prompts.first.embeds.dtype
-        )
+    embedded = (
+        denoiser.guidance_condition(request.guidance, request.batch_size, plan.prompts.first.embeds.dtype)
+        if getattr(denoiser, "embeds_guidance", False)
+        else None
+    )
+    text = BatchText(denoiser, plan.prompts, request.batch_size, guided, size, embedded)
     extra = source.network_input(2 if guided else 1) if source is not None else None
     step_kwargs = step_options(request.sampler, plan.generators, request.extras)
     latents = plan.start.latents.to(model.placement.device, plan.prompts.first.embeds.dtype)
