@@ -9,6 +9,7 @@ from ldm_studio.cli import CliError
 from ldm_studio.cli.decoder_options import add_decoder_options, decoder_argument
 from ldm_studio.cli.hires_options import add_hires_options, hires_argument
 from ldm_studio.cli.network_options import add_network_options, network_arguments
+from ldm_studio.cli.outpaint_options import add_outpaint_options, outpaint_argument, outpaint_size
 from ldm_studio.cli.schedule_options import (
     add_preset_option,
     add_schedule_options,
@@ -51,6 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--mask", type=Path, help="inpainting mask: white is repainted, black is kept")
     source.add_argument("--mask-feather", type=float, default=0.0, help="soften the mask edge (pixels)")
     source.add_argument("--resize-mode", choices=["resize", "crop", "pad"], default="resize")
+    add_outpaint_options(source)
     timeline = parser.add_argument_group("denoising timeline")
     timeline.add_argument("--timeline", type=Path, help="also write the denoising as OUT.webp/.gif/.mp4")
     timeline.add_argument("--timeline-full", action="store_true", help="full VAE decode of every frame")
@@ -88,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         from ldm_studio.engine.networks import NETWORK_FILES_KEY
 
         extras[NETWORK_FILES_KEY] = network_files
+    outpaint = outpaint_argument(args)
+    width, height = outpaint_size(args, outpaint)
     try:
         request = GenerationRequest(
             prompt=prompt,
@@ -95,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             steps=args.steps,
             guidance=args.cfg,
-            width=args.width,
-            height=args.height,
+            width=width,
+            height=height,
             sampler=args.sampler,
             **schedule_arguments(args, extras),
             batch_size=args.batch,
@@ -107,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
             tiling=args.tiling,
             hires=hires_argument(args),
             decoder=decoder_argument(args),
+            outpaint=outpaint,
             extras=extras,
         )
     except ValueError as error:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ldm_studio.engine.hires_request import HiresFix, as_hires, check_hires
+from ldm_studio.engine.outpaint import Outpaint, as_outpaint
 from ldm_studio.engine.samplers import SCHEDULES
 
 MAX_SEED = 2**32 - 1
@@ -38,6 +39,8 @@ class GenerationRequest:
     hires: HiresFix | None = None  # A1111's hires fix: a second pass at a larger size (hires_request.py)
     tiling: bool = False  # A1111's "Tiling": seamless, circular padding (engine.generation.tiling)
     decoder: str = ""  # "" = the model's VAE; a tiny autoencoder's path: a draft decode (tiny_decoding)
+    # Extend init_image's canvas and inpaint the new area; width x height is the extended size (outpaint.py)
+    outpaint: Outpaint | None = None
 
     def __post_init__(self) -> None:
         if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
@@ -58,6 +61,11 @@ class GenerationRequest:
             raise ValueError(f"unknown schedule type {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         object.__setattr__(self, "hires", as_hires(self.hires))  # a dict from JSON becomes the value
         check_hires(self.hires, self.init_image)
+        object.__setattr__(self, "outpaint", as_outpaint(self.outpaint))
+        if self.outpaint is not None and not self.init_image:
+            raise ValueError("outpainting needs a source image to extend")
+        if self.outpaint is not None and self.width and self.height:
+            self.outpaint.inner((self.width, self.height))  # room left for the source, or a sentence
 
     def with_seed(self, rng: random.Random | None = None) -> GenerationRequest:
         """This request with a concrete seed: a fresh random one when none is set."""

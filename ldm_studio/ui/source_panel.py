@@ -26,6 +26,7 @@ from ldm_studio.paths import user_dirs
 from ldm_studio.ui import mask_ops
 from ldm_studio.ui.mask_canvas import grey_image, opaque_image
 from ldm_studio.ui.mask_editor import MaskEditor, coverage_text
+from ldm_studio.ui.outpaint_box import OutpaintBox
 from ldm_studio.ui.section_header import SectionHeader
 from ldm_studio.ui.source_image import IMAGE_SUFFIXES, THUMBNAIL, ImageDropZone, image_paths, read_image
 from ldm_studio.ui.source_settings import DEFAULT_STRENGTH, SourceSettings, without_source
@@ -121,6 +122,8 @@ class SourcePanel(QWidget):
         self.clear_mask_button.setToolTip("Remove the mask (plain image to image)")
         self.clear_mask_button.clicked.connect(self.clear_mask)
 
+        self.outpaint_box = OutpaintBox()
+        self.outpaint_box.changed.connect(self._emit_changed)
         self.error_label = QLabel()
         self.error_label.setObjectName("sourceError")
         self.error_label.setWordWrap(True)
@@ -147,6 +150,8 @@ class SourcePanel(QWidget):
         mask_row.addWidget(self.mask_label, 1)
         mask_row.addWidget(self.clear_mask_button)
         controls.addLayout(mask_row, 2, 0, 1, 3)
+        controls.addWidget(QLabel("Outpaint"), 3, 0)
+        controls.addWidget(self.outpaint_box, 3, 1, 1, 2)
         controls.setColumnStretch(1, 1)
 
         self.body = QWidget()
@@ -174,12 +179,13 @@ class SourcePanel(QWidget):
             mask_path=str(self._mask_path) if self._mask_path else "",
             feather=self._feather,
             invert=self._invert,
+            outpaint=self.outpaint_box.outpaint(),
         )
 
     def apply_to(self, request: GenerationRequest) -> GenerationRequest:
         """The request with this panel's source filled in, or stripped of any source when none is set."""
         settings = self.source()
-        return settings.apply_to(request) if settings else without_source(request)
+        return settings.apply_to(request, self.image_size()) if settings else without_source(request)
 
     def image_size(self) -> tuple[int, int] | None:
         if self._image_path is None:
@@ -229,6 +235,7 @@ class SourcePanel(QWidget):
         self.strength_box.setValue(settings.strength)
         index = self.resize_mode.findData(settings.resize_mode)
         self.resize_mode.setCurrentIndex(max(0, index))
+        self.outpaint_box.set_outpaint(settings.outpaint)
         if settings.mask_path:
             try:
                 mask = mask_ops.read_mask(Path(settings.mask_path), self.image_size() or (1, 1))
@@ -364,6 +371,7 @@ class SourcePanel(QWidget):
     def _sync(self) -> None:
         has_image = self._image_path is not None
         self.drop_zone.show_file(self._image_path, self._image_size)
+        self.outpaint_box.set_image_size(self.image_size())
         self.controls.setVisible(has_image)
         has_mask = self._mask_path is not None
         self.inpaint_button.setText("Edit mask…" if has_mask else "Inpaint…")
@@ -383,4 +391,6 @@ class SourcePanel(QWidget):
         parts = [self._image_path.name, f"strength {self.strength_box.value():.2f}"]
         if self._mask_path is not None:
             parts.append("mask")
+        if self.outpaint_box.outpaint() is not None:
+            parts.append("outpaint")
         self.summary.setText(" · ".join(parts))

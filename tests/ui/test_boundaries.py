@@ -40,6 +40,8 @@ VALUES = {
         "second_pass_start",
         "upscaler_choices",
     },
+    # the outpaint value and its limits (ui/outpaint_box.py, ui/source_settings.py)
+    "ldm_studio.engine.outpaint": {"Outpaint", "DEFAULT_FEATHER", "FILLS", "MAX_EXTENSION", "STEP"},
     "ldm_studio.engine.events": {"Started", "Step", "Finished", "Cancelled", "Failed"},
     "ldm_studio.gallery.metadata": {"ImageMetadata"},
     "ldm_studio.gallery.index": {"GalleryEntry", "GalleryQuery", "ReconcileReport"},

@@ -32,6 +32,8 @@ def source_record(request: GenerationRequest) -> dict[str, Any]:
                 pass
     if request.init_image:
         record["strength"] = request.strength
+    if request.outpaint is not None:  # A1111 has no key for it; the request in our JSON holds the value
+        record["outpaint"] = request.outpaint.text()
     return record
 
 

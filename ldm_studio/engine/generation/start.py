@@ -1,8 +1,9 @@
 """Where the sampling loop starts: the seed's noise, an encoded image (img2img / inpaint) or a kept step.
 
 ``Start`` says which latents enter which model call and how many real steps count as done already.
-An outpainting canvas is one more function here returning a ``Start``; hires fix's second pass (an
-upscaled first result, partly re-noised) builds its ``Start`` in ``engine.generation.hires``.
+An outpainting canvas is the source extended and masked (``engine.outpaint``) before it is encoded;
+hires fix's second pass (an upscaled first result, partly re-noised) builds its ``Start`` in
+``engine.generation.hires``.
 """
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from ldm_studio.engine.errors import GenerationError
 from ldm_studio.engine.generation.decode import encode
 from ldm_studio.engine.generation.schedule import begin_at, call_after_step, fresh_schedule, sigma_space
 from ldm_studio.engine.images import fit, mask_tensor, open_image, to_tensor
 from ldm_studio.engine.loader import LoadedModel
+from ldm_studio.engine.outpaint import Outpaint, extend
 from ldm_studio.engine.request import GenerationRequest
 from ldm_studio.engine.trajectory import Trajectory
 from ldm_studio.engine.vae_tiling import tiled_vae_mode
@@ -98,15 +102,22 @@ def prepare_source(model: LoadedModel, request: GenerationRequest) -> SourceImag
         return None
     size = (request.width, request.height)
     resize_mode = str(request.extras.get("resize_mode", "resize"))
-    image = fit(open_image(request.init_image), size, resize_mode)
+    outpaint = request.outpaint
+    fitted_size = outpaint.inner(size) if outpaint is not None else size
+    image = fit(open_image(request.init_image), fitted_size, resize_mode)
+    mask = None
+    if request.mask:
+        feather = float(request.extras.get("mask_feather", 0.0))
+        mask = mask_tensor(open_image(request.mask, mode="L"), fitted_size, feather, resize_mode)
+        if request.extras.get("mask_invert"):
+            mask = 1.0 - mask
+    if outpaint is not None:  # the larger canvas, its new area filled, and the seam mask (outpaint.py)
+        image, seam = extend(image, outpaint, seed=request.seed or 0)
+        mask = outpaint_mask(seam, outpaint, mask)
     pixels = to_tensor(image)
     latents = encode(model, pixels, tiled_vae_mode(request)).repeat(request.batch_size, 1, 1, 1)
     source = SourceImage(latents=latents, pixels=pixels)
-    if request.mask:
-        feather = float(request.extras.get("mask_feather", 0.0))
-        mask = mask_tensor(open_image(request.mask, mode="L"), size, feather, resize_mode)
-        if request.extras.get("mask_invert"):
-            mask = 1.0 - mask
+    if mask is not None:
         source.pixel_mask = mask
         latent_size = latents.shape[-2:]
         latent_mask = F.interpolate(mask, size=latent_size, mode="bilinear", align_corners=False)
@@ -116,6 +127,15 @@ def prepare_source(model: LoadedModel, request: GenerationRequest) -> SourceImag
             masked = encode(model, pixels * keep, tiled_vae_mode(request)).repeat(request.batch_size, 1, 1, 1)
             source.masked_latents = masked
     return source
+
+
+def outpaint_mask(seam: Image.Image, outpaint: Outpaint, painted: torch.Tensor | None) -> torch.Tensor:
+    """The seam mask as a tensor, joined with a mask painted on the old image (either repaints)."""
+    mask = torch.from_numpy(np.asarray(seam, dtype=np.float32) / 255.0)[None, None]
+    if painted is None:
+        return mask
+    sides = (outpaint.left, outpaint.right, outpaint.top, outpaint.bottom)
+    return torch.maximum(mask, F.pad(painted, sides, value=1.0))
 
 
 def nothing_to_denoise(source: SourceImage | None, request: GenerationRequest) -> bool:
