@@ -71,6 +71,8 @@ def add_lora_parser(stages: argparse._SubParsersAction) -> None:
     lora.add_argument(
         "--base-dtype", choices=("float32", "bfloat16", "float16"), help="precision of the frozen base"
     )
+    lora.add_argument("--min-timestep", type=int, help="train on timesteps from this one (default 0)")
+    lora.add_argument("--max-timestep", type=int, help="train on timesteps below this one (default: all)")
     lora.add_argument("--run-dir", type=Path, help="checkpoints, logs and samples (default: <out>-run/)")
     lora.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     lora.add_argument(
@@ -101,6 +103,8 @@ def lora_config(args: argparse.Namespace):  # -> LoraTrainingConfig
         "text_encoder": args.text_encoder,
         "gradient_checkpointing": args.gradient_checkpointing,
         "base_dtype": args.base_dtype,
+        "min_timestep": args.min_timestep,
+        "max_timestep": args.max_timestep,
     }
     config = dataclasses.replace(config, **{key: value for key, value in top.items() if value is not None})
     run = {"max_steps": args.steps, "batch_size": args.batch}

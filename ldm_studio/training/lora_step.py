@@ -45,6 +45,17 @@ def diffusion_loss(prediction, latents, noise, timesteps, alphas_cumprod, predic
     return (weight * per_sample).mean()
 
 
+def timestep_range(config: Any, timesteps_total: int) -> tuple[int, int]:
+    """[low, high) of the timesteps trained on (kohya's min_timestep / max_timestep; 0 = no bound)."""
+    high = min(config.max_timestep or timesteps_total, timesteps_total)
+    low = max(0, config.min_timestep)
+    if low >= high:
+        raise ValueError(
+            f"min_timestep {config.min_timestep} must be below max_timestep {high} (of {timesteps_total})"
+        )
+    return low, high
+
+
 def draw_batch(
     cache: dict, config: Any, rules: CaptionRules, step: int, timesteps_total: int
 ) -> dict[str, Any]:
@@ -66,7 +77,7 @@ def draw_batch(
     noise = torch.randn(mean.shape, generator=generator)
     if config.noise_offset:
         noise = noise + config.noise_offset * torch.randn((batch, mean.shape[1], 1, 1), generator=generator)
-    timesteps = torch.randint(0, timesteps_total, (batch,), generator=generator)
+    timesteps = torch.randint(*timestep_range(config, timesteps_total), (batch,), generator=generator)
     rng = random.Random(config.run.seed * 1_000_003 + step)
     captions, caption_ids = [], []
     for row, index in enumerate(chosen.tolist()):

@@ -78,6 +78,10 @@ class LoraTrainingConfig:
     keep_tags: int = 1
     min_snr_gamma: float = 0.0  # 0: plain MSE
     noise_offset: float = 0.0
+    # kohya's --min_timestep / --max_timestep: train on t in [min, max) only (max 0: every timestep);
+    # leaving out the noisiest steps keeps the base's composition, the usual way to train a style
+    min_timestep: int = 0
+    max_timestep: int = 0
     base_dtype: str = "float32"  # "bfloat16"/"float16" halve the frozen base's memory
     gradient_checkpointing: bool = False
     save_dtype: str = "float16"
@@ -337,6 +341,8 @@ def run_metadata(
         "ss_bucket_info": json.dumps({"buckets": [list(size) for size in sorted(cache["bucket_sizes"])]}),
         "ss_seed": config.run.seed,
         "ss_noise_offset": config.noise_offset,
+        "ss_min_timestep": config.min_timestep,
+        "ss_max_timestep": config.max_timestep,
         "ss_min_snr_gamma": config.min_snr_gamma,
         "ss_caption_dropout_rate": config.caption_dropout,
         "ss_shuffle_caption": config.shuffle_tags,
