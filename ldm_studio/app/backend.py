@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ldm_studio.app.jobs import BranchPoint, WalkSpec
+from ldm_studio.app.model_fit import ModelFit, fit_for
 from ldm_studio.engine.events import Cancelled, Failed, Finished
 from ldm_studio.engine.preview_settings import PreviewSettings
 from ldm_studio.engine.request import GenerationRequest
@@ -41,6 +42,7 @@ class ModelSummary:
     examples: tuple[str, ...] = ()
     tokenizer_path: str = ""  # the folder the prompt box's token counter reads (app.token_counter)
     tiny_decoders: tuple[str, ...] = ()  # installed tiny autoencoders that fit its family (app.preview_auto)
+    fit: ModelFit = ModelFit()  # its samplers, guidance and size step (SD 3 / FLUX differ; app.model_fit)
 
 
 Progress = Callable[[int, int], None]
@@ -171,6 +173,15 @@ def _fitting_tiny_decoders(family: str) -> tuple[str, ...]:
     return tuple(str(info.path) for info in found if info.has_decoder and family in info.fits)
 
 
+def _model_fit(model: Any) -> ModelFit:
+    """What the prompt panel offers for it: flow models' samplers, guidance and size step."""
+    from ldm_studio.engine.flow_models import is_flow_family, pipe_variant
+
+    if not is_flow_family(model.family):
+        return ModelFit()
+    return fit_for(model.family, pipe_variant(model.pipe), model.vae_scale_factor)
+
+
 class TorchBackend:
     """The real engine. Lives on, and is only touched from, the worker thread."""
 
@@ -257,6 +268,7 @@ class TorchBackend:
             examples=_read_lines(folder / "examples.txt") if model.path.is_dir() else (),
             tokenizer_path=_tokenizer_folder(model),
             tiny_decoders=_fitting_tiny_decoders(model.family),
+            fit=_model_fit(model),
         )
 
     def generate(

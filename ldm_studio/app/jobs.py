@@ -67,3 +67,4 @@ class FinishedUpdate:
 
 
 TASK_EXPORT, TASK_WALK, TASK_CONVERT = "export", "walk", "convert"
+TASK_UPSCALE = "upscale"  # a gallery image enlarged into a new one (app.upscale_task)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -19,11 +18,13 @@ from ldm_studio.app.backend import ModelSummary
 from ldm_studio.app.draft import Draft
 from ldm_studio.app.few_step import FewStepPresets
 from ldm_studio.app.gallery_actions import GalleryActions
-from ldm_studio.app.jobs import TASK_CONVERT, TASK_EXPORT, TASK_WALK, BranchPoint, FinishedUpdate, WalkSpec
+from ldm_studio.app.jobs import BranchPoint, FinishedUpdate
+from ldm_studio.app.model_fit import fitted_draft, fitted_request
 from ldm_studio.app.model_library import ModelLibraryModel
 from ldm_studio.app.preview_auto import PreviewAuto
 from ldm_studio.app.prompt_tools import PromptTools
 from ldm_studio.app.reuse import read_reusable
+from ldm_studio.app.session_tasks import SessionTasks
 from ldm_studio.app.settings import Settings
 from ldm_studio.app.timeline_decode import timeline_decoder_for
 from ldm_studio.app.worker import EngineWorker
@@ -35,7 +36,7 @@ from ldm_studio.paths import UserDirs
 log = logging.getLogger(__name__)
 
 
-class Session(QObject):
+class Session(QObject, SessionTasks):
     # the model
     modelChanged = Signal(object)  # ModelSummary | None
     loadingChanged = Signal(str)  # the path on its way in; "" once it arrived or failed
@@ -178,6 +179,10 @@ class Session(QObject):
             self.replace_draft(*adopted)
         self.errorCleared.emit()
         self.status.emit(f"Loaded {summary.name}", 5000)
+        fitted, note = fitted_draft(self.draft, summary.fit)  # a flow model's samplers (app.model_fit)
+        if note:
+            self.replace_draft(fitted, "model")
+            self.status.emit(f"Loaded {summary.name}. {note}", 10000)
 
     def _on_load_failed(self, message: str) -> None:
         self.loading_path = None
@@ -204,8 +209,11 @@ class Session(QObject):
     def reuse(self, metadata: ImageMetadata, mode: str = "all") -> None:
         """Fill the edited request from an image: all fields, the prompt only or the seed only."""
         draft = drafts.reused(self.draft, metadata, mode)
+        draft, fitted = fitted_draft(draft, self.model.fit if self.model else None)  # an SD image's sampler
         self.replace_draft(draft, mode)
         self.status.emit(drafts.reuse_note(metadata, mode), 6000)
+        if fitted:
+            self.status.emit(f"{drafts.reuse_note(metadata, mode)}. {fitted}", 10000)
         self.prompt_tools.look_up(metadata, draft.request, mode)  # its LoRAs and embeddings, by name or hash
 
     def reuse_file(self, path: Path) -> bool:
@@ -255,6 +263,10 @@ class Session(QObject):
             self.error.emit(str(error))
             return None
         request = self.preview_auto.with_decoder(request)  # Draft decode: the tiny decoder
+        fit = self.model.fit if self.model and self.model.path == request.model else None
+        request, fitted = fitted_request(request, fit)  # a greyed sampler runs as the model's default
+        if fitted:
+            self.status.emit(fitted, 10000)
         if branch is not None:
             request = drafts.branched(request, branch.parent.request)
             self._pending_branch = branch.step
@@ -304,73 +316,6 @@ class Session(QObject):
     def _job_ended(self) -> None:
         self.running = max(0, self.running - 1)
         self.runningChanged.emit(self.busy)
-
-    # ---- longer tasks: timeline export, latent walk, checkpoint conversion ---------------------
-    def animation_folder(self, kind: str) -> Path:
-        root = (
-            Path(self.settings.gallery_folder) if self.settings.gallery_folder else self.dirs.default_gallery
-        )
-        return root / kind
-
-    def suggested_timeline_path(self) -> Path | None:
-        if self._branch_source is None:
-            return None
-        seed = self._branch_source.result.request.seed
-        return self.animation_folder("timelines") / f"{time.strftime('%Y%m%d-%H%M%S')}-{seed}"
-
-    def export_timeline(self, path: Path, *, full: bool, fps: float, hold: float) -> bool:
-        if self._branch_source is None:
-            self.error.emit("Generate an image first: its denoising is what gets exported.")
-            return False
-        self._start_task(TASK_EXPORT, "Exporting the timeline…")
-        self.worker.export_timeline(self._branch_source.result, path, full=full, fps=fps, hold=hold)
-        return True
-
-    def walk_start(self) -> GenerationRequest | None:
-        """The edited request as a walk's first frame (one image); None with a message if not ready."""
-        if self.model is None:
-            self.error.emit("Load a model first.")
-            return None
-        try:
-            return self.job_request().replace(model=self.model.path, batch_size=1)
-        except ValueError as error:
-            self.error.emit(str(error))
-            return None
-
-    def walk(self, spec: WalkSpec, path: Path, fps: float) -> None:
-        frames_folder = path.with_name(f"{path.stem}_frames")
-        self._start_task(TASK_WALK, f"Walking {spec.frames} frames…")
-        self.worker.walk(spec, frames_folder, path, fps)
-
-    def convert_checkpoint(self, path: str | Path) -> None:
-        self._start_task(TASK_CONVERT, f"Converting {Path(path).name} to .safetensors…")
-        self.worker.convert_checkpoint(Path(path))
-
-    def _start_task(self, kind: str, text: str) -> None:
-        self.errorCleared.emit()
-        self.task_running = kind
-        self.runningChanged.emit(True)
-        self.taskStarted.emit(kind, text)
-
-    def _end_task(self) -> None:
-        self.task_running = ""
-        self.runningChanged.emit(self.busy)
-
-    def _on_task_finished(self, kind: str, path: object) -> None:
-        self._end_task()
-        self.taskFinished.emit(kind, path)
-        if kind == TASK_CONVERT:
-            self.status.emit(f"Wrote {path}; opening it", 10000)
-            self.load_model(str(path))
-            return
-        what = "Latent walk" if kind == TASK_WALK else "Timeline"
-        self.status.emit(f"{what} saved to {path}", 10000)
-
-    def _on_task_failed(self, kind: str, message: str) -> None:
-        self._end_task()
-        self.taskFailed.emit(kind, message)
-        if message:
-            self.error.emit(message)
 
     # ---- saving, settings, closing -------------------------------------------------------------
     def save_image_as(self, index: int, path: str | Path) -> Path | None:

@@ -23,6 +23,7 @@ from ldm_studio.app.backend import Backend
 from ldm_studio.app.jobs import (
     TASK_CONVERT,
     TASK_EXPORT,
+    TASK_UPSCALE,
     TASK_WALK,
     BranchPoint,
     FinishedUpdate,
@@ -31,6 +32,7 @@ from ldm_studio.app.jobs import (
     WalkSpec,
 )
 from ldm_studio.app.timeline_decode import StepDecodeSlot, run_step_decode
+from ldm_studio.app.upscale_task import UpscaleJob, run_upscale
 from ldm_studio.engine.errors import CancelledError, ModelLoadError
 from ldm_studio.engine.events import Cancelled, Event, Failed, Finished, Started, Step
 from ldm_studio.engine.preview_settings import PreviewSettings
@@ -172,6 +174,12 @@ class EngineWorker(QObject):
             return convert_ckpt_to_safetensors(Path(path))
 
         self._put_task(TASK_CONVERT, run)
+
+    def upscale(self, job: UpscaleJob) -> None:
+        """Enlarge a gallery image into a new PNG (app.upscale_task); the task's result is its path."""
+        self._put_task(
+            TASK_UPSCALE, lambda _backend, progress, should_stop: run_upscale(job, progress, should_stop)
+        )
 
     def decode_step(self, finished: Finished, step: int) -> None:
         """Decode ``step`` of ``finished`` with the real VAE; of many asked quickly, only the last runs."""

@@ -2,20 +2,16 @@
 
 The PNG written keeps every text chunk of the source (so its generation parameters still read
 back) and adds what was done: A1111's ``postprocessing`` line, and in our own chunk the parent
-file, the upscaler and the scale.
+file, the upscaler and the scale (``gallery.upscaled``, shared with the gallery's Upscale…).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 from ldm_studio.cli import CliError
-
-OUR_CHUNK = "ldm-studio"  # gallery.metadata.OUR_CHUNK, not imported so --help stays light
-POSTPROCESSING_CHUNK = "postprocessing"  # where A1111's Extras tab records an upscale
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -44,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from ldm_studio.cli.progress import ProgressBar
     from ldm_studio.engine.errors import ModelLoadError
     from ldm_studio.engine.upscalers import DEFAULT_OVERLAP, DEFAULT_TILE, PixelResize, find_upscaler, upscale
+    from ldm_studio.gallery.upscaled import upscaled_file_name, upscaled_png_bytes
 
     source: Path = args.image.expanduser()
     try:
@@ -78,18 +75,14 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(error)) from error
     finally:
         bar.close()
-    target = _free_name(args.out.expanduser(), f"{source.stem}-{_slug(upscaler.name)}-x{scale:g}.png")
+    target = _free_name(args.out.expanduser(), upscaled_file_name(source, upscaler.name, scale))
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(_png_bytes(result, image, source, upscaler.name, scale))
+        target.write_bytes(upscaled_png_bytes(result, image, source, upscaler.name, scale))
     except OSError as error:
         raise CliError(f"cannot write {target}: {error.strerror or error}") from error
     print(target)
     return 0
-
-
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 def _free_name(folder: Path, name: str) -> Path:
@@ -97,44 +90,3 @@ def _free_name(folder: Path, name: str) -> Path:
     while candidate.exists():
         candidate, n = folder / f"{stem}-{n}.png", n + 1
     return candidate
-
-
-def postprocessing_text(upscaler: str, scale: float) -> str:
-    return f"Postprocess upscale by: {scale:g}, Postprocess upscaler: {upscaler}"
-
-
-def _png_bytes(result, source_image, source: Path, upscaler: str, scale: float) -> bytes:  # noqa: ANN001
-    import io
-
-    from PIL import PngImagePlugin
-
-    chunks = {key: value for key, value in source_image.info.items() if isinstance(value, str)}
-    done = {
-        "parent": str(source.resolve()),
-        "upscaler": upscaler,
-        "upscale": scale,
-        "size": list(result.size),
-    }
-    if OUR_CHUNK in chunks:
-        try:
-            record = json.loads(chunks[OUR_CHUNK])
-            if isinstance(record, dict):
-                extra = record.get("extra") if isinstance(record.get("extra"), dict) else {}
-                record["extra"] = {**extra, **done}
-                chunks[OUR_CHUNK] = json.dumps(record, ensure_ascii=False, default=str)
-        except ValueError:
-            pass  # someone else's text under our name: kept as it was
-    else:
-        chunks[OUR_CHUNK + "-upscale"] = json.dumps(done, ensure_ascii=False)
-    chunks[POSTPROCESSING_CHUNK] = postprocessing_text(upscaler, scale)
-    info = PngImagePlugin.PngInfo()
-    for key, value in chunks.items():
-        if key == OUR_CHUNK:
-            info.add_itxt(key, value, zip=len(value) > 1024)
-        else:
-            info.add_text(key, value)
-    if result.mode not in ("RGB", "RGBA", "L", "LA"):
-        result = result.convert("RGB")
-    buffer = io.BytesIO()
-    result.save(buffer, format="PNG", pnginfo=info)
-    return buffer.getvalue()

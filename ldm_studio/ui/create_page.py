@@ -15,13 +15,14 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QVBoxLayout, QWidget
 
 from ldm_studio.app.backend import ModelSummary
-from ldm_studio.app.jobs import TASK_CONVERT, TASK_WALK, FinishedUpdate, StepUpdate
+from ldm_studio.app.jobs import TASK_CONVERT, TASK_UPSCALE, TASK_WALK, FinishedUpdate, StepUpdate
 from ldm_studio.app.prompt_switches import prompt_by_step
 from ldm_studio.app.session import Session
 from ldm_studio.engine.hires_request import second_pass_start
 from ldm_studio.engine.request import GenerationRequest
 from ldm_studio.ui.preview_view import PreviewView
 from ldm_studio.ui.results_strip import ResultsStrip
+from ldm_studio.ui.task_progress import task_progress_text
 from ldm_studio.ui.timeline_bar import VIEW_BOTH, VIEW_NOISY, TimelineBar
 
 log = logging.getLogger(__name__)
@@ -207,8 +208,7 @@ class CreatePage(QWidget):
     def _task_progress(self, kind: str, done: int, total: int, image: QImage | None) -> None:
         self.progress.setRange(0, total)
         self.progress.setValue(done)
-        noun = "frame" if kind == TASK_WALK else "step"
-        self.progress.setFormat(f"{'Walk' if kind == TASK_WALK else 'Export'}: {noun} {done}/{total}")
+        self.progress.setFormat(task_progress_text(kind, done, total))
         if image is not None:
             self.preview.set_image(image)
 
@@ -217,6 +217,9 @@ class CreatePage(QWidget):
         self.progress.setValue(1)
         if kind == TASK_CONVERT:
             self.progress.setFormat("Converted")
+            return
+        if kind == TASK_UPSCALE:
+            self.progress.setFormat("Upscaled image saved to the gallery")
             return
         self.progress.setFormat(f"{'Latent walk' if kind == TASK_WALK else 'Timeline'} saved")
 

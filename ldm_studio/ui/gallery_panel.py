@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, QSize, Qt, QTimer, QUrl
+from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QImage, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -40,6 +40,7 @@ LAYOUT_BATCH = 1000
 
 class GalleryPanel(QWidget):
     SCAN_DELAY_MS = 800  # start-up reconcile waits for the first screen of thumbnails
+    upscaleRequested = Signal(int)  # a row: the window asks how (ui.upscale_dialog)
 
     def __init__(
         self, actions: GalleryActions, parent: QWidget | None = None, *, scan_on_start: bool = True
@@ -90,6 +91,7 @@ class GalleryPanel(QWidget):
         self.viewer.favourite_toggled.connect(lambda on: actions.set_favourite([self._viewer_row], on))
         self.viewer.copy_prompt_requested.connect(lambda: self.copy_prompt([self._viewer_row]))
         self.viewer.show_in_folder_requested.connect(lambda: self.show_in_folder([self._viewer_row]))
+        self.viewer.upscale_requested.connect(lambda: self.upscaleRequested.emit(self._viewer_row))
         self.model.results_changed.connect(self._results_changed)
         self.model.reconciled.connect(self._scan_finished)
         self.model.modelReset.connect(self._selection_changed)
@@ -194,6 +196,9 @@ class GalleryPanel(QWidget):
             "Delete", lambda: self.actions.delete(selected()), QKeySequence.StandardKey.Delete
         )
         self.open_action = self._action("Open", lambda: self.open_viewer(self._first_selected()), "Return")
+        self.upscale_action = self._action(
+            "Upscale…", lambda: self.upscaleRequested.emit(self._first_selected())
+        )
 
         self.selection_actions = [
             self.star_action,
@@ -204,6 +209,7 @@ class GalleryPanel(QWidget):
             self.export_action,
             self.delete_action,
             self.open_action,
+            self.upscale_action,
         ]
         reuse_button = QToolButton(text="Reuse")
         reuse_button.setObjectName("action")
@@ -308,6 +314,7 @@ class GalleryPanel(QWidget):
         menu = QMenu(self)
         menu.addAction(self.open_action)
         menu.addMenu(self.reuse_menu)
+        menu.addAction(self.upscale_action)
         menu.addSeparator()
         for action in (self.star_action, self.unstar_action):
             menu.addAction(action)

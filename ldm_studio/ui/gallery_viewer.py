@@ -82,6 +82,7 @@ class GalleryViewer(QWidget):
     favourite_toggled = Signal(bool)
     copy_prompt_requested = Signal()
     show_in_folder_requested = Signal()
+    upscale_requested = Signal()
 
     FIELDS = (
         "Seed",
@@ -167,9 +168,13 @@ class GalleryViewer(QWidget):
         copy_prompt.clicked.connect(self.copy_prompt_requested)
         show_folder = QPushButton("Show in folder")
         show_folder.clicked.connect(self.show_in_folder_requested)
+        upscale = QPushButton("Upscale…")
+        upscale.setToolTip("Enlarge this image with an upscaler into a new gallery image")
+        upscale.clicked.connect(self.upscale_requested)
         file_row = QHBoxLayout()
         file_row.addWidget(copy_prompt)
         file_row.addWidget(show_folder)
+        file_row.addWidget(upscale)
 
         details = QWidget()
         details.setObjectName("viewerDetails")

@@ -36,8 +36,10 @@ from ldm_studio.ui.model_settings_dialog import ModelSettingsDialog
 from ldm_studio.ui.prompt_bindings import bind_prompt_tools
 from ldm_studio.ui.prompt_panel import PromptPanel
 from ldm_studio.ui.schedule_box import bind_few_step_offer
+from ldm_studio.ui.task_progress import TaskProgress
 from ldm_studio.ui.tiny_decoder_choice import bind_draft_decode, tiny_decoder_choice
 from ldm_studio.ui.train_lora_dialog import show_train_lora_dialog
+from ldm_studio.ui.upscale_dialog import ask_and_upscale
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,7 @@ class MainWindow(QMainWindow):
         )
         self.placement_label = QLabel("No model")
         self.placement_label.setObjectName("placement")
+        self.task_progress = TaskProgress(session)  # a task started from the Gallery is followed there too
         self._build_layout()
         self._build_menus()
         self._bind_model_panel()
@@ -93,6 +96,7 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([400, 900])
         self.setCentralWidget(self.splitter)
+        self.statusBar().addPermanentWidget(self.task_progress)
         self.statusBar().addPermanentWidget(self.placement_label)
         QShortcut(QKeySequence("Ctrl+Return"), self, self.generate)
         QShortcut(QKeySequence("Ctrl+Enter"), self, self.generate)
@@ -154,6 +158,9 @@ class MainWindow(QMainWindow):
     def _bind_create_page(self) -> None:
         self.create_page.timeline.branchRequested.connect(self.session.branch_from)
         self.create_page.timeline.exportRequested.connect(self.export_timeline)
+        self.task_progress.cancelRequested.connect(self.cancel)
+        if self.gallery is not None:
+            self.gallery.upscaleRequested.connect(lambda row: ask_and_upscale(self.session, row, self))
 
     def _restore(self) -> None:
         settings, session = self.session.settings, self.session
@@ -185,6 +192,7 @@ class MainWindow(QMainWindow):
             self.placement_label.setText("No model")
             return
         self.model_panel.show_loaded(summary)
+        panel.set_model_fit(summary.fit)  # SD 3 / FLUX: flow samplers, their guidance, sides of 16
         panel.set_native_size(summary.native_size)
         panel.set_completions(summary.captions)
         panel.set_examples(summary.examples)
@@ -205,6 +213,8 @@ class MainWindow(QMainWindow):
     def cancel(self) -> None:
         if self.session.busy:
             self.create_page.cancelling()
+            if self.session.task_running:
+                self.task_progress.cancelling()
             self.session.cancel()
 
     def edit_model_settings(self) -> None:

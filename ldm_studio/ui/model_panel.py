@@ -133,8 +133,11 @@ class ModelPanel(QWidget):
         self._set_controls_enabled(True)
         self.select_path(summary.path)
         prediction = "v-prediction" if summary.prediction_type == "v_prediction" else summary.prediction_type
+        if summary.fit.flow:  # SD 3 / FLUX: the variant people name, and no epsilon/v choice
+            prediction = "flow matching"
+        family = summary.fit.family_label or FAMILY_SHORT.get(summary.family, summary.family)
         self.status.setText(
-            f"<b>{summary.name}</b><br>{FAMILY_SHORT.get(summary.family, summary.family)} · "
+            f"<b>{summary.name}</b><br>{family} · "
             f"{summary.native_size} px native · {prediction}"
             f"<br>Running on <b>{summary.device}</b> in <b>{summary.dtype}</b>"
         )
@@ -172,7 +175,14 @@ class ModelPanel(QWidget):
             self.loadRequested.emit(path)
 
 
-FAMILY_SHORT = {"sd1": "SD 1.x", "sd2": "SD 2.x", "sdxl": "SDXL", "ldm-studio": "LDM Studio"}
+FAMILY_SHORT = {
+    "sd1": "SD 1.x",
+    "sd2": "SD 2.x",
+    "sdxl": "SDXL",
+    "ldm-studio": "LDM Studio",
+    "sd3": "SD 3",
+    "flux": "FLUX.1",
+}
 
 
 def entry_label(entry: object) -> str:

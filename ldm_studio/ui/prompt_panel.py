@@ -21,19 +21,20 @@ from PySide6.QtWidgets import (
 )
 
 from ldm_studio.app.draft import Draft
+from ldm_studio.app.model_fit import ModelFit
 from ldm_studio.engine.request import MAX_SEED, GenerationRequest
 from ldm_studio.engine.samplers import DEFAULT_SAMPLER, sampler_names
 from ldm_studio.ui.flow_layout import FlowLayout
 from ldm_studio.ui.hires_panel import HiresPanel
 from ldm_studio.ui.image_options import ImageOptions
+from ldm_studio.ui.model_fit_view import show_guidance, show_samplers, size_tip
 from ldm_studio.ui.preview_modes import extend_preview_modes
 from ldm_studio.ui.prompt_edit import PromptEdit
 from ldm_studio.ui.prompt_extras import PromptExtras
 from ldm_studio.ui.schedule_box import FewStepOffer, ScheduleBox
+from ldm_studio.ui.size_choice import SizeChoice
 from ldm_studio.ui.source_panel import SourcePanel, SourceSettings
 
-SIZE_PRESETS = [(256, 256), (512, 512), (768, 768), (1024, 1024), (512, 768), (768, 512), (832, 1216)]
-NATIVE = "native"
 MAX_EXAMPLES = 6
 CLIP_SKIP_TIP = (
     "Clip skip, numbered as in A1111: 1 reads the text encoder's last layer; 2 stops one layer earlier "
@@ -53,7 +54,6 @@ class PromptPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._native_size = 512
 
         self.prompt = PromptEdit()
         self.prompt.setPlaceholderText("Describe the image…  (Ctrl+Enter to generate)")
@@ -95,7 +95,7 @@ class PromptPanel(QWidget):
         self.guidance.setSingleStep(0.5)
         self.guidance.setDecimals(1)
         self.guidance.setValue(7.0)
-        self.guidance.setToolTip("Classifier-free guidance: how strongly the image follows the prompt")
+        self.guidance_label = QLabel("CFG")  # FLUX dev: "Guidance (distilled)" (ui.model_fit_view)
         self.sampler = QComboBox()
         self.sampler.addItems(sampler_names())
         self.sampler.setCurrentText(DEFAULT_SAMPLER)
@@ -107,19 +107,12 @@ class PromptPanel(QWidget):
         self.clip_skip.setRange(1, 12)
         self.clip_skip.setToolTip(CLIP_SKIP_TIP)
 
-        self.size_preset = QComboBox()
-        self.size_preset.addItem("Native", NATIVE)
-        for width, height in SIZE_PRESETS:
-            self.size_preset.addItem(f"{width} × {height}", (width, height))
-        self.size_preset.addItem("Custom", None)
-        self.size_preset.currentIndexChanged.connect(self._apply_preset)
-        self.width_box, self.height_box = QSpinBox(), QSpinBox()
-        for box in (self.width_box, self.height_box):
-            box.setRange(8, 2048)
-            box.setSingleStep(8)
-            box.setValue(512)
-            box.setSuffix(" px")
-            box.valueChanged.connect(self._size_edited)
+        self.sizes = SizeChoice()  # the preset and the width and height boxes
+        self.size_preset, self.width_box, self.height_box = (
+            self.sizes.preset,
+            self.sizes.width_box,
+            self.sizes.height_box,
+        )
 
         self.image_options = ImageOptions()  # Tiling (seamless) and Tiled VAE
 
@@ -147,6 +140,7 @@ class PromptPanel(QWidget):
         self.cancel_button.setEnabled(False)
 
         self._lay_out()
+        self.set_model_fit(ModelFit())
         self.random_seed.setChecked(True)
         self._sync_seed_enabled()
         self._sync_preview_every()
@@ -214,7 +208,7 @@ class PromptPanel(QWidget):
         numbers.setColumnStretch(5, 1)
         numbers.addWidget(QLabel("Steps"), 0, 0)
         numbers.addWidget(self.steps, 0, 1)
-        numbers.addWidget(QLabel("CFG"), 0, 2)
+        numbers.addWidget(self.guidance_label, 0, 2)
         numbers.addWidget(self.guidance, 0, 3)
         numbers.addWidget(QLabel("Batch"), 0, 4)
         numbers.addWidget(self.batch, 0, 5)
@@ -249,11 +243,19 @@ class PromptPanel(QWidget):
 
     # ---- state in ---------------------------------------------------------------------------
     def set_native_size(self, size: int) -> None:
-        self._native_size = size
-        self.size_preset.setItemText(0, f"Native ({size} × {size})")
-        if self.size_preset.currentData() == NATIVE:
-            self._apply_preset()
+        if self.sizes.set_native_size(size):
             self._push()
+
+    def set_model_fit(self, fit: ModelFit) -> None:
+        """The loaded model's samplers, schedule types, guidance and size step, greyed with reasons.
+        Nothing is pushed: the session switches what the model cannot take and says so."""
+        show_samplers(self.sampler, fit)
+        show_samplers(self.hires_panel.sampler, fit)  # "Same sampler" stays offered
+        self.schedule_box.blockSignals(True)
+        self.schedule_box.set_only_automatic(fit.schedule_reason)
+        self.schedule_box.blockSignals(False)
+        show_guidance(self.guidance_label, self.guidance, fit)
+        self.sizes.set_step(fit.size_step, size_tip(fit))
 
     def set_examples(self, examples: list[str] | tuple[str, ...]) -> None:
         for button in self._example_buttons:
@@ -296,8 +298,8 @@ class PromptPanel(QWidget):
             seed=typed if typed is not None and typed <= MAX_SEED else None,
             steps=self.steps.value(),
             guidance=round(self.guidance.value(), 2),
-            width=self.width_box.value() // 8 * 8,
-            height=self.height_box.value() // 8 * 8,
+            width=self.sizes.size()[0],
+            height=self.sizes.size()[1],
             sampler=self.sampler.currentText(),
             batch_size=self.batch.value(),
             clip_skip=self.clip_skip.value(),
@@ -343,11 +345,11 @@ class PromptPanel(QWidget):
             self.sampler.setCurrentText(request.sampler)
         self.schedule_box.set_from(request)
         if request.width and request.height:
-            self._set_size(request.width, request.height)
+            self.sizes.set_size(request.width, request.height)
         self._push()
 
     def native_size_chosen(self) -> bool:
-        return self.size_preset.currentData() == NATIVE
+        return self.sizes.native_chosen()
 
     def preview_settings(self) -> tuple[str, int]:
         return self.preview_mode.currentData(), self.preview_every.value()
@@ -358,33 +360,6 @@ class PromptPanel(QWidget):
         self.preview_every.setValue(every)
 
     # ---- internals --------------------------------------------------------------------------
-    def _set_size(self, width: int, height: int) -> None:
-        preset = self.size_preset.findData((width, height))
-        if width == height == self._native_size:
-            preset = 0
-        self.size_preset.blockSignals(True)
-        self.size_preset.setCurrentIndex(preset if preset >= 0 else self.size_preset.count() - 1)
-        self.size_preset.blockSignals(False)
-        self._set_size_boxes(width, height)
-
-    def _set_size_boxes(self, width: int, height: int) -> None:
-        for box, value in ((self.width_box, width), (self.height_box, height)):
-            box.blockSignals(True)
-            box.setValue(value)
-            box.blockSignals(False)
-
-    def _apply_preset(self) -> None:
-        data = self.size_preset.currentData()
-        if data == NATIVE:
-            self._set_size_boxes(self._native_size, self._native_size)
-        elif data:
-            self._set_size_boxes(*data)
-
-    def _size_edited(self) -> None:
-        self.size_preset.blockSignals(True)
-        self.size_preset.setCurrentIndex(self.size_preset.count() - 1)  # Custom
-        self.size_preset.blockSignals(False)
-
     def _sync_seed_enabled(self) -> None:
         self.seed.setReadOnly(self.random_seed.isChecked())
 

@@ -45,6 +45,7 @@ class ScheduleBox(QWidget):
     def __init__(self, sampler: QComboBox, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.sampler = sampler
+        self.only_automatic = ""  # why no other schedule type applies to the loaded model (SD 3, FLUX)
         self.schedule = QComboBox()
         for name in schedule_names():
             self.schedule.addItem(name)
@@ -75,7 +76,7 @@ class ScheduleBox(QWidget):
     def _sync(self) -> None:
         """Grey what the sampler cannot take; fall back to Automatic when the choice became one of them."""
         name = self.sampler.currentText()
-        allowed = schedules_for(name)
+        allowed = [DEFAULT_SCHEDULE] if self.only_automatic else schedules_for(name)
         model = self.schedule.model()
         assert isinstance(model, QStandardItemModel)
         for row in range(self.schedule.count()):
@@ -83,10 +84,16 @@ class ScheduleBox(QWidget):
             ok = item.text() in allowed
             item.setEnabled(ok)
             tip = SCHEDULE_TIPS[item.text()]
-            item.setToolTip(tip if ok else f"{name} cannot use this schedule type. {tip}")
+            why = self.only_automatic or f"{name} cannot use this schedule type"
+            item.setToolTip(tip if ok else f"{why[:1].upper()}{why[1:]}. {tip}")
         if self.schedule.currentText() not in allowed:
             self.schedule.setCurrentText(DEFAULT_SCHEDULE)
         self.gamma.setVisible(self._takes_gamma())
+
+    def set_only_automatic(self, reason: str) -> None:
+        """Grey every schedule type but Automatic with ``reason`` (a flow model); "" : as the sampler says."""
+        self.only_automatic = reason
+        self._sync()
 
     def _takes_gamma(self) -> bool:
         spec = SAMPLERS.get(self.sampler.currentText())
@@ -100,7 +107,7 @@ class ScheduleBox(QWidget):
 
     def set_from(self, request: GenerationRequest) -> None:
         self._sync()
-        if request.schedule in schedules_for(self.sampler.currentText()):
+        if request.schedule in schedules_for(self.sampler.currentText()) and not self.only_automatic:
             self.schedule.setCurrentText(request.schedule)
         try:
             self.gamma.setValue(tcd_gamma(request.extras))

@@ -11,8 +11,10 @@ import numpy as np
 from PIL import Image
 
 from ldm_studio.app.backend import ModelSummary
+from ldm_studio.app.model_fit import ModelFit, fit_for
 from ldm_studio.engine.errors import ModelLoadError
 from ldm_studio.engine.events import Cancelled, Failed, Finished, Started, Step
+from ldm_studio.engine.flow_models import FlowVariant
 
 
 @dataclass
@@ -40,6 +42,7 @@ class ScriptedBackend:
     finished_elapsed: float = 0.01  # Finished.elapsed: what a preview-cost measurement reads
     previews: list = field(default_factory=list)  # the PreviewSettings each generation got
     tiny_decoders: tuple[str, ...] = ()  # the installed tiny decoders a loaded model is told of
+    flow: FlowVariant | None = None  # load an SD 3 / FLUX model: its summary's fit (app.model_fit)
 
     def inspect(self, path: Path):
         from ldm_studio.app.backend import ModelPreview
@@ -62,13 +65,14 @@ class ScriptedBackend:
         self.loaded = ModelSummary(
             name=Path(path).name,
             path=str(path),
-            family="sd",
+            family=self.flow.family if self.flow else "sd",
             device="CPU",
             dtype="float32",
             native_size=self.size,
             captions=("red heart", "cat face", "grinning face"),
             examples=("red heart", "cat face"),
             tiny_decoders=self.tiny_decoders,
+            fit=fit_for(self.flow.family, self.flow) if self.flow else ModelFit(),
         )
         return self.loaded
 
