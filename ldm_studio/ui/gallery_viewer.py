@@ -61,6 +61,14 @@ class ImageCanvas(QWidget):
         painter.drawPixmap(target, self.pixmap, QRectF(self.pixmap.rect()))
 
 
+def image_size_text(meta: ImageMetadata, width: int, height: int) -> str:
+    """The picture's own size, and the generation's where that differs (an upscale, a crop)."""
+    text = f"{width} × {height}"
+    if meta.width and meta.height and (meta.width, meta.height) != (width, height):
+        text += f" (made at {meta.width} × {meta.height})"
+    return text
+
+
 def _heading(text: str) -> QLabel:
     label = QLabel(text.upper())
     label.setObjectName("heading")
@@ -228,7 +236,7 @@ class GalleryViewer(QWidget):
         self.negative.setText(meta.negative_prompt)
         self.negative.setVisible(bool(meta.negative_prompt))
         self.negative_heading.setVisible(bool(meta.negative_prompt))
-        size = f"{meta.width} × {meta.height}" if meta.width and meta.height else "—"
+        size = image_size_text(meta, pixmap.width(), pixmap.height()) if not pixmap.isNull() else "—"
         created = datetime.fromtimestamp(meta.created or entry.created).strftime("%Y-%m-%d %H:%M:%S")
         values = {
             "Seed": meta.seed,

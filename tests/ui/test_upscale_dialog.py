@@ -140,3 +140,19 @@ def test_the_status_bar_progress_shows_an_upscale_and_cancels_it(qtbot, panel):
 def test_no_gallery_row_opens_nothing(panel):
     assert not ask_and_upscale(FakeSession(panel.actions), 99)
     assert upscale_dialog.UpscaleDialog is UpscaleDialog
+
+
+def test_the_viewer_shows_an_upscaled_images_own_size_and_the_size_it_was_made_at(qtbot, panel, tmp_path):
+    from ldm_studio.gallery.upscaled import save_upscaled
+
+    parent = panel.actions.store.root
+    source = next(parent.rglob("*.png"))
+    with Image.open(source) as image:
+        image.load()
+        target = save_upscaled(image.resize((48, 32)), image, source, "Lanczos", 2, source.parent)
+    panel.model.add_saved(target)
+    row = next(r for r in range(panel.model.rowCount()) if panel.model.entry(r).path == target)
+    panel.open_viewer(row)
+    assert panel.viewer.values["Size"].text() == "48 × 32 (made at 24 × 16)"
+    panel.open_viewer(next(r for r in range(panel.model.rowCount()) if r != row))
+    assert panel.viewer.values["Size"].text() == "24 × 16"
