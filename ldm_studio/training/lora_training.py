@@ -350,6 +350,9 @@ def run_metadata(
         "ss_batch_size_per_device": per_process,
         "ss_gradient_checkpointing": config.gradient_checkpointing,
     }
+    if config.targets == "locon":  # kohya's LoCon: the 3x3 convolutions' own rank and alpha
+        conv = {"conv_dim": str(config.rank), "conv_alpha": f"{config.alpha:g}"}
+        extra["ss_network_args"] = json.dumps(conv)
     return kohya_metadata(
         family=family,
         prediction_type=prediction_type,
