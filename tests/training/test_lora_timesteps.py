@@ -75,7 +75,14 @@ def test_the_cli_sets_the_range_and_the_file_records_it(tmp_path):
 def test_a_locon_file_says_its_convolution_rank_as_kohya_does(tmp_path):
     base = tmp_path / "base.safetensors"
     base.write_bytes(b"weights")
-    config = LoraTrainingConfig(base=base, out=tmp_path / "x.safetensors", targets="locon", rank=8, alpha=4.0)
+    config = LoraTrainingConfig(
+        base=base,
+        data=tmp_path / "images",
+        out=tmp_path / "x.safetensors",
+        targets="locon",
+        rank=8,
+        alpha=4.0,
+    )
     cache = {**tiny_cache(), "tag_frequency": {}, "image_files": ["a.png"]}
     metadata = run_metadata(config, "sd1", "epsilon", 32, cache, 10, 1)
     assert json.loads(metadata["ss_network_args"]) == {"conv_dim": "8", "conv_alpha": "4"}
