@@ -11,18 +11,11 @@ from PIL import Image
 
 from ldm_studio.engine.outpaint import Outpaint
 from ldm_studio.engine.request import GenerationRequest
-from ldm_studio.ui.source_panel import SourcePanel, SourceSettings
+from ldm_studio.ui.source_panel import SourceSettings
+from tests.ui import test_source_panel
 
 REQUEST = GenerationRequest(prompt="a fox", seed=1, width=64, height=64)
-
-
-@pytest.fixture
-def panel(qtbot) -> SourcePanel:
-    panel = SourcePanel()
-    qtbot.addWidget(panel)
-    panel.resize(380, 400)
-    panel.show()
-    return panel
+panel = test_source_panel.panel  # the fixture: a shown source panel
 
 
 @pytest.fixture
