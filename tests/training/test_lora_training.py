@@ -44,9 +44,9 @@ def prediction(pipe, family: str, prompt: str = "zqstyle, thing 1") -> torch.Ten
 
 
 def our_network_on(
-    pipe, family: str, tensors: dict[str, torch.Tensor], rank: int, alpha: float
+    pipe, family: str, tensors: dict[str, torch.Tensor], rank: int, alpha: float, targets: str = "transformer"
 ) -> LoraNetwork:  # noqa: ANN001
-    layers = unet_layers(pipe.unet)
+    layers = unet_layers(pipe.unet, targets)
     if any(key.startswith("lora_te") for key in tensors):
         if family == "sdxl":
             layers += text_encoder_layers(pipe.text_encoder, "lora_te1")
@@ -69,7 +69,9 @@ def peft_layers(module: torch.nn.Module, adapter: str) -> int:
     return sum(1 for _, layer in module.named_modules() if adapter in getattr(layer, "lora_A", {}))
 
 
-def check_loads_in_diffusers(pipe, family: str, out: Path, rank: int, alpha: float) -> None:  # noqa: ANN001
+def check_loads_in_diffusers(  # noqa: ANN001
+    pipe, family: str, out: Path, rank: int, alpha: float, targets: str = "transformer"
+) -> None:
     """diffusers puts every key on a layer, computes what our adapters compute, and weight 0 is the base."""
     from ldm_studio.engine.loader import load_model
 
@@ -87,7 +89,7 @@ def check_loads_in_diffusers(pipe, family: str, out: Path, rank: int, alpha: flo
     with_lora = prediction(pipe, family)
     assert not torch.allclose(with_lora, base, atol=1e-4)
     ours = load_model(pipe_folder(pipe), device="cpu", dtype="float32")
-    network = our_network_on(ours.pipe, family, tensors, rank, alpha)
+    network = our_network_on(ours.pipe, family, tensors, rank, alpha, targets)
     assert torch.allclose(prediction(ours.pipe, family), with_lora, atol=1e-4)
     network.set_multiplier(0.0)
     assert torch.equal(prediction(ours.pipe, family), base)
