@@ -15,7 +15,7 @@ from ldm_studio.engine.catalog import family_short_label, human_size
 NetworkKind = Literal["lora", "embedding"]
 KIND_WORDS = {"lora": "LoRA", "embedding": "embedding"}
 # Families whose LoRAs and embeddings are interchangeable only with themselves (what the engine refuses).
-CHECKED_FAMILIES = frozenset({"sd1", "sd2", "sdxl"})
+CHECKED_FAMILIES = frozenset({"sd1", "sd2", "sdxl", "ldm-studio"})  # the bundled model: its own shapes
 UNKNOWN_FAMILIES = frozenset({"", "unknown", "unreadable"})
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import pytest
 
 from ldm_studio.app.network_library import NetworkLibraryModel
+from ldm_studio.engine import catalog
 from ldm_studio.gallery.networks import NetworkRef
 from ldm_studio.paths import user_dirs
 from tests.app.network_files import a1111_embedding_hash, a1111_lora_hash, write_embedding, write_lora
 
 
 @pytest.fixture
-def library(qtbot):
+def library(qtbot, monkeypatch):
+    """The user's folders only: the example LoRA shipped in resources/ has its own test."""
+    monkeypatch.setattr(catalog, "bundled_folder", lambda kind: None)
     model = NetworkLibraryModel()
     yield model
     model.shutdown()
@@ -84,3 +87,14 @@ def test_a_reuse_before_any_scan_scans_first(qtbot, library):
     with qtbot.waitSignal(library.resolved, timeout=20000) as done:
         library.resolve(1, "<lora:fox_style:1>", "", (NetworkRef("fox_style"),))
     assert done.args[1].missing == ()
+
+
+def test_the_shipped_example_lora_is_listed_for_the_bundled_model(qtbot):
+    library = NetworkLibraryModel()
+    try:
+        example = next(entry for entry in scan(qtbot, library) if entry.name == "openmoji-style")
+    finally:
+        library.shutdown()
+    assert (example.kind, example.family, example.rank) == ("lora", "ldm-studio", 32)
+    assert example.incompatibility("ldm-studio") == ""
+    assert example.incompatibility("sd1") != ""

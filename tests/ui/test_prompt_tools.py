@@ -67,10 +67,12 @@ def test_the_picker_lists_the_library_greys_another_family_and_inserts_a_tag(qtb
     panel = studio.prompt_panel
     panel.prompt.set_text("a red fox")
     picker = open_picker(qtbot, studio)
-    assert picker.visible_names() == ["fox_style", "xl_detail"]  # usable first
+    assert picker.visible_names() == ["fox_style", "openmoji-style", "xl_detail"]  # usable first
     xl = picker.item_named("xl_detail")
     assert not xl.flags() & Qt.ItemFlag.ItemIsEnabled
     assert "Made for SDXL; the loaded model is SD 1.x" in xl.text()
+    example = picker.item_named("openmoji-style")  # the shipped example, for the bundled model only
+    assert not example.flags() & Qt.ItemFlag.ItemIsEnabled and "the loaded model is SD 1.x" in example.text()
     assert "SD 1.x · LoRA · rank 4" in picker.item_named("fox_style").text()
     click_item(qtbot, picker, "fox_style")
     assert panel.prompt.text() == "a red fox, <lora:fox_style:1>"
