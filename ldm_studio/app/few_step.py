@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 
 from ldm_studio.app import draft as drafts
 from ldm_studio.app.draft import Draft
+from ldm_studio.app.model_fit import fitted_draft
 from ldm_studio.engine.distilled import FewStepPreset, recognise_path
 from ldm_studio.engine.prompts.extra_networks import LORA_KINDS, extract_extra_networks
 from ldm_studio.engine.request import GenerationRequest
@@ -92,14 +93,18 @@ class FewStepPresets(QObject):
             return draft
         return replace(draft, request=with_sampling(draft.request, values), native_size=False)
 
-    def adopt(self, path: str, previous: str, draft: Draft, model_settings: dict) -> tuple[Draft, str] | None:
+    def adopt(
+        self, path: str, previous: str, draft: Draft, model_settings: dict, *, flow: bool = False
+    ) -> tuple[Draft, str] | None:
         """What the session shows after the model at ``path`` loaded (``previous``: the model before):
         the user's defaults for it (clip skip, see ``draft.with_model_defaults``) and, when the model
-        changed, its few-step preset or the settings the user kept for it. None: nothing changes."""
+        changed, its few-step preset or the settings the user kept for it. None: nothing changes.
+        ``flow``: an SD 3 / FLUX model, whose defaults are ``app.flow_defaults``' (an SD-Turbo preset
+        of Euler a, 1 step, 512² would spoil SD 3.5 Large Turbo)."""
         preset = None
         start = draft
         if str(path) != str(previous):
-            preset = self.preset_on_load(path, model_settings)
+            preset = None if flow else self.preset_on_load(path, model_settings)
             start = self.own_settings(path, draft)
             self.loaded(path, preset, draft)
         adopted = drafts.with_model_defaults(start, model_settings, preset)
@@ -120,6 +125,12 @@ class FewStepPresets(QObject):
             return
         self._before = before
         self.offered.emit(f"{preset.label} model: using {preset.summary()}.", "")
+
+    def adopted(self, path: str, note: str, before: Draft) -> None:
+        """A flow model's default steps / guidance were adopted (``app.flow_defaults``): say so in the
+        offer line, whose [Keep mine] puts ``before``'s settings back and remembers that for the model."""
+        self._model_path, self._pending, self._before = str(path), None, before
+        self.offered.emit(note, "")
 
     # ---- LoRAs ---------------------------------------------------------------------------------
     def check(self, draft: Draft, entries: list[NetworkEntry]) -> None:
@@ -180,9 +191,10 @@ class FewStepPresets(QObject):
             before, self._before = self._before, None
             self.session.settings.own_sampling[self._model_path] = sampling_of(before.request)
             request = with_sampling(self.session.draft.request, sampling_of(before.request))
-            self.session.replace_draft(
-                replace(self.session.draft, request=request, native_size=before.native_size), "model"
-            )
+            kept = replace(self.session.draft, request=request, native_size=before.native_size)
+            if self.session.model is not None:  # an SD sampler kept on FLUX still runs as Euler
+                kept, _note = fitted_draft(kept, self.session.model.fit)
+            self.session.replace_draft(kept, "model")
             self.session.status.emit("Your own settings are kept for this model.", 5000)
 
     def close(self) -> None:

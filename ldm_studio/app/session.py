@@ -17,6 +17,7 @@ from ldm_studio.app import draft as drafts
 from ldm_studio.app.backend import ModelSummary
 from ldm_studio.app.draft import Draft
 from ldm_studio.app.few_step import FewStepPresets
+from ldm_studio.app.flow_defaults import FlowHandover, followed, with_defaults
 from ldm_studio.app.gallery_actions import GalleryActions
 from ldm_studio.app.jobs import BranchPoint, FinishedUpdate
 from ldm_studio.app.model_fit import fitted_draft, fitted_request
@@ -80,6 +81,8 @@ class Session(QObject, SessionTasks):
         self.prompt_tools = PromptTools(self)  # the LoRA / embedding library, the token counter
         self.networks, self.tokens = self.prompt_tools.networks, self.prompt_tools.tokens
         self.few_step = FewStepPresets(self)  # distilled models' and LoRAs' presets
+        self.flow_handover = FlowHandover()  # SD settings a FLUX / SD 3 model replaced, given back after
+        self._after_load: list = []  # (request, preview) of a Generate pressed while the model loads
         self.loading_path: str | None = None  # Generate meanwhile queues behind the load
         self.draft = drafts.restored(settings.last_request, settings.random_seed)
         self.preview = drafts.preview_settings(settings.preview_mode, settings.preview_every)
@@ -170,22 +173,39 @@ class Session(QObject, SessionTasks):
             self._branch_source = None  # another model's latents cannot be continued
         self.loading_path = None
         previous = self.model.path if self.model else self.settings.last_model
+        before = self.draft  # what a flow model's defaults replace (app.flow_defaults)
         self.model = summary
         self.settings.last_model = summary.path
         self.loadingChanged.emit("")
         self.modelChanged.emit(summary)
-        adopted = self.few_step.adopt(summary.path, previous, self.draft, self.model_settings())
+        adopted = self.few_step.adopt(
+            summary.path, previous, self.draft, self.model_settings(), flow=summary.fit.flow
+        )
         if adopted is not None:  # its clip skip default; a few-step model's preset (app.few_step)
             self.replace_draft(*adopted)
         self.errorCleared.emit()
         self.status.emit(f"Loaded {summary.name}", 5000)
         fitted, note = fitted_draft(self.draft, summary.fit)  # a flow model's samplers (app.model_fit)
+        defaults_note = ""
+        if summary.path not in self.settings.own_sampling:  # not where the user kept their own
+            fitted, defaults_note = with_defaults(fitted, summary.fit, Path(summary.path).name)
+        fitted, given_back = self.flow_handover.loaded(before, fitted, summary.fit)
+        note = " ".join(text for text in (note, defaults_note, given_back) if text)
         if note:
             self.replace_draft(fitted, "model")
             self.status.emit(f"Loaded {summary.name}. {note}", 10000)
+        if defaults_note:  # [Keep mine] puts the user's values back and remembers that for this model
+            self.few_step.adopted(summary.path, defaults_note, before)
+        queued, self._after_load = self._after_load, []
+        for request, preview in queued:  # fitted to the model that runs them, as the draft was
+            request, fitted = fitted_request(followed(request, before, self.draft), summary.fit)
+            if fitted:
+                self.status.emit(fitted, 10000)
+            self.worker.generate(request, preview, None)
 
     def _on_load_failed(self, message: str) -> None:
         self.loading_path = None
+        self._drop_after_load()
         self.loadingChanged.emit("")
         self.modelFailed.emit(message)
         self.error.emit(message)
@@ -263,6 +283,13 @@ class Session(QObject, SessionTasks):
             self.error.emit(str(error))
             return None
         request = self.preview_auto.with_decoder(request)  # Draft decode: the tiny decoder
+        if self.loading_path is not None and branch is None:  # sent when the model has loaded: fitted
+            self._after_load.append((request, self.preview_auto.for_job(self.preview, False)))
+            self.running += 1
+            self.runningChanged.emit(True)
+            self.last_seed = request.seed
+            self.seedUsed.emit(request.seed)
+            return request
         fit = self.model.fit if self.model and self.model.path == request.model else None
         request, fitted = fitted_request(request, fit)  # a greyed sampler runs as the model's default
         if fitted:
@@ -280,8 +307,15 @@ class Session(QObject, SessionTasks):
         return request
 
     def cancel(self) -> None:
+        self._drop_after_load()
         if self.busy:
             self.worker.cancel()
+
+    def _drop_after_load(self) -> None:
+        if self._after_load:
+            self.running = max(0, self.running - len(self._after_load))
+            self._after_load = []
+            self.runningChanged.emit(self.busy)
 
     def _on_started(self, request: GenerationRequest) -> None:
         kept, self._pending_branch = self._pending_branch or 0, None

@@ -8,7 +8,7 @@ session switches a greyed sampler to the model's default and says so).
 from __future__ import annotations
 
 from PySide6.QtGui import QStandardItemModel
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QSpinBox
 
 from ldm_studio.app.model_fit import GUIDANCE_DISTILLED, GUIDANCE_NONE, ModelFit
 
@@ -22,6 +22,13 @@ NO_GUIDANCE_TIP = (
     "and the negative prompt has no effect"
 )
 FLOW_SAMPLER_TIP = "The flow-matching form of {sampler}, as {model} was trained to be sampled"
+# The engine hands SD 3's and FLUX's prompts to the pipeline's own encode_prompt without a clip skip
+# (engine.generation.flow_conditioning), so the box would change nothing there.
+CLIP_SKIP_FLOW_TIP = (
+    "Not for {model}: it reads its text encoders the way its pipeline defines (SD 3: the CLIP encoders' "
+    "penultimate layer, with T5; FLUX: CLIP-L's pooled output and T5's last layer), so clip skip does "
+    "not apply"
+)
 SIZE_TIP = "{model} needs width and height in multiples of {step}"
 
 
@@ -58,3 +65,9 @@ def show_guidance(label: QLabel, box: QDoubleSpinBox, fit: ModelFit) -> None:
 
 def size_tip(fit: ModelFit) -> str:
     return SIZE_TIP.format(model=fit.family_label, step=fit.size_step) if fit.flow else ""
+
+
+def show_clip_skip(box: QSpinBox, fit: ModelFit, sd_tip: str) -> None:
+    """Clip skip disabled with the reason for SD 3 / FLUX; ``sd_tip`` back for SD models."""
+    box.setEnabled(not fit.flow)
+    box.setToolTip(CLIP_SKIP_FLOW_TIP.format(model=fit.family_label) if fit.flow else sd_tip)

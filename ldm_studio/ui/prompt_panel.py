@@ -27,7 +27,7 @@ from ldm_studio.engine.samplers import DEFAULT_SAMPLER, sampler_names
 from ldm_studio.ui.flow_layout import FlowLayout
 from ldm_studio.ui.hires_panel import HiresPanel
 from ldm_studio.ui.image_options import ImageOptions
-from ldm_studio.ui.model_fit_view import show_guidance, show_samplers, size_tip
+from ldm_studio.ui.model_fit_view import show_clip_skip, show_guidance, show_samplers, size_tip
 from ldm_studio.ui.preview_modes import extend_preview_modes
 from ldm_studio.ui.prompt_edit import PromptEdit
 from ldm_studio.ui.prompt_extras import PromptExtras
@@ -255,6 +255,7 @@ class PromptPanel(QWidget):
         self.schedule_box.set_only_automatic(fit.schedule_reason)
         self.schedule_box.blockSignals(False)
         show_guidance(self.guidance_label, self.guidance, fit)
+        show_clip_skip(self.clip_skip, fit, CLIP_SKIP_TIP)  # SD 3 / FLUX: off, with the reason
         self.sizes.set_step(fit.size_step, size_tip(fit))
 
     def set_examples(self, examples: list[str] | tuple[str, ...]) -> None:

@@ -74,7 +74,7 @@ def flux_dev(qtbot, make_session):  # noqa: F811 (the fixture imported above)
     statuses = Recorder(session, "status")
     with qtbot.waitSignal(session.modelChanged, timeout=5000):
         session.load_model("/models/flux-dev")
-    session.statuses = statuses
+    session.statuses, session.qtbot = statuses, qtbot
     return session
 
 
@@ -82,7 +82,9 @@ def test_loading_flux_switches_the_draft_to_its_default_sampler_and_says_so(flux
     assert flux_dev.model.fit.guidance_kind == GUIDANCE_DISTILLED
     assert flux_dev.draft.request.sampler == "Euler"
     said = [text for text, _ms in flux_dev.statuses.named("status")]
-    assert said[-1] == "Loaded flux-dev. FLUX.1 dev cannot use the DPM++ 2M Karras sampler; using Euler."
+    assert said[-1].startswith(
+        "Loaded flux-dev. FLUX.1 dev cannot use the DPM++ 2M Karras sampler; using Euler."
+    )
 
 
 def test_an_sd_image_reused_on_flux_becomes_a_flux_request_never_a_failure(qtbot, flux_dev, tmp_path):
@@ -115,3 +117,80 @@ def test_a_greyed_sampler_that_reaches_generate_runs_as_the_default(qtbot, flux_
     assert flux_dev.backend.requests[-1].sampler == "Euler"
     said = [text for text, _ms in flux_dev.statuses.named("status")]
     assert "FLUX.1 dev cannot use the LCM sampler; using Euler." in said
+
+
+SD35_TURBO = FlowVariant("sd3", "SD 3.5 Large", guidance_embedded=False, uses_cfg=True)
+
+
+def load(qtbot, session, path, flow):
+    session.backend.flow = flow
+    with qtbot.waitSignal(session.modelChanged, timeout=5000):
+        session.load_model(path)
+    return session.draft.request
+
+
+def test_flux_dev_adopts_its_distilled_guidance_and_says_so(flux_dev):
+    request = flux_dev.draft.request
+    assert (request.guidance, request.steps) == (3.5, 28)  # CFG 7 is not FLUX guidance, nor 3 steps
+    said = flux_dev.statuses.named("status")[-1][0]
+    assert said.endswith("FLUX.1 dev: using its default distilled guidance 3.5 and 28 steps.")
+    flux_dev.replace_draft(typed("a lighthouse", sampler="Euler", steps=20, guidance=4.0))
+    load(flux_dev.qtbot, flux_dev, "/models/flux-dev-2", FLUX_DEV)
+    assert (flux_dev.draft.request.guidance, flux_dev.draft.request.steps) == (4.0, 20)  # sensible: kept
+
+
+def test_schnell_then_sd_gives_back_the_users_cfg_and_steps(qtbot, flux_dev):
+    flux_dev.replace_draft(typed("a lighthouse", guidance=6.0, steps=30))
+    load(qtbot, flux_dev, "/models/sd15", None)
+    schnell = load(qtbot, flux_dev, "/models/flux-schnell", FLUX_SCHNELL)
+    assert (schnell.guidance, schnell.steps) == (1.0, 4)
+    dev = load(qtbot, flux_dev, "/models/flux-dev", FLUX_DEV)
+    assert (dev.guidance, dev.steps) == (3.5, 28)  # schnell's values are not sensible for dev either
+    sd = load(qtbot, flux_dev, "/models/sd15", None)
+    assert (sd.guidance, sd.steps, sd.sampler) == (6.0, 30, "Euler a")
+    said = flux_dev.statuses.named("status")[-1][0]
+    assert "Back to your" in said and "CFG 6" in said and "30 steps" in said
+
+
+def test_a_value_changed_on_the_flow_model_is_not_taken_back(qtbot, flux_dev):
+    flux_dev.replace_draft(typed("a lighthouse", sampler="Heun", guidance=4.0, steps=28))
+    sd = load(qtbot, flux_dev, "/models/sd15", None)
+    assert (sd.guidance, sd.sampler, sd.steps) == (4.0, "Heun", 3)  # steps were still dev's 28: given back
+
+
+def test_sd35_large_turbo_and_medium_defaults(qtbot, make_session):  # noqa: F811
+    session = make_session(ScriptedBackend(size=64))
+    session.replace_draft(typed("a lighthouse", steps=20))
+    turbo = load(qtbot, session, "/models/sd3.5_large_turbo.safetensors", SD35_TURBO)
+    assert (turbo.guidance, turbo.steps, turbo.sampler, turbo.width) == (
+        1.0,
+        4,
+        "Euler",
+        None,
+    )  # not SD-Turbo's
+    medium = load(qtbot, session, "/models/sd3.5_medium", SD35)
+    assert (medium.guidance, medium.steps) == (4.5, 40)
+
+
+def test_keep_mine_on_flux_is_remembered_for_that_model(qtbot, flux_dev):
+    flux_dev.few_step.keep_mine()
+    assert flux_dev.draft.request.guidance == 7.0 and flux_dev.draft.request.sampler == "Euler"
+    load(qtbot, flux_dev, "/models/sd15", None)
+    again = load(qtbot, flux_dev, "/models/flux-dev", FLUX_DEV)
+    assert again.guidance == 7.0  # the user's own, not the default
+
+
+def test_generate_pressed_while_flux_loads_runs_fitted_to_flux(qtbot, make_session):  # noqa: F811
+    import threading
+
+    backend = ScriptedBackend(size=64, flow=FLUX_DEV, load_gate=threading.Event())
+    session = make_session(backend)
+    with qtbot.waitSignal(session.loadingChanged, timeout=5000):
+        session.load_model("/models/flux-dev")
+    session.edit(typed("a lighthouse", sampler="DPM++ 2M Karras", schedule="Karras"))
+    assert session.generate() is not None and session.running == 1
+    with qtbot.waitSignal(session.resultChanged, timeout=5000):
+        backend.load_gate.set()
+    ran = backend.requests[-1]
+    assert (ran.sampler, ran.schedule, ran.guidance, ran.steps) == ("Euler", "Automatic", 3.5, 28)
+    assert session.running == 0

@@ -42,6 +42,10 @@ def test_flux_dev_greys_noise_samplers_relabels_cfg_and_steps_sizes_by_16(qtbot)
         assert panel.width_box.singleStep() == panel.height_box.singleStep() == 16
         assert "multiples of 16" in panel.width_box.toolTip()
         assert "FLUX.1 dev" in window.model_panel.status.text()
+        assert panel.guidance.value() == 3.5  # Forge's Distilled CFG default, not SD's CFG 7
+        assert not panel.clip_skip.isEnabled() and "clip skip does not apply" in panel.clip_skip.toolTip()
+        assert "distilled guidance 3.5" in panel.few_step_offer.text.text()  # with [Keep mine]
+        panel.grab().save("/tmp/flux_dev_panel.png")
         assert "flow matching" in window.model_panel.status.text()
         statuses = []
         window.session.status.connect(lambda text, ms: statuses.append((text, ms)))
@@ -59,6 +63,10 @@ def test_flux_dev_greys_noise_samplers_relabels_cfg_and_steps_sizes_by_16(qtbot)
         with qtbot.waitSignal(window.session.modelChanged, timeout=5000):
             window.load_model("/models/emoji")
         assert all(item(sampler, name).isEnabled() for name in ("DPM++ 2M SDE", "Euler a", "LCM"))
+        assert sampler.currentText() == "Euler a"  # given back: the sampler from before FLUX
+        assert panel.guidance.value() == 7.0 and panel.clip_skip.isEnabled()
+        assert "A1111" in panel.clip_skip.toolTip()
+        sampler.setCurrentText("Euler")
         assert item(schedule, "Karras").isEnabled()  # Euler takes Karras on SD
         assert panel.guidance_label.text() == "CFG" and panel.width_box.singleStep() == 8
     finally:
@@ -73,5 +81,11 @@ def test_flux_schnell_disables_guidance_with_the_reason(qtbot):
         assert "takes no guidance" in panel.guidance.toolTip()
         assert panel.guidance.value() == 1.0  # the session fitted the draft: CFG 1
         assert window.session.draft.request.guidance == 1.0
+        assert panel.steps.value() == 4 and not panel.clip_skip.isEnabled()
+        window.backend.flow = None
+        with qtbot.waitSignal(window.session.modelChanged, timeout=5000):
+            window.load_model("/models/emoji")
+        assert panel.guidance.value() == 7.0 and panel.guidance.isEnabled()  # the CFG from before
+        assert panel.steps.value() == 20
     finally:
         window.session.worker.shutdown(timeout=5)
