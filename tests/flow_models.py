@@ -146,12 +146,24 @@ def build_tiny_sd3(folder: Path, *, seed: int = 0, shift: float = 3.0, large: bo
     return folder
 
 
-def build_tiny_flux(folder: Path, *, seed: int = 0, dev: bool = True) -> Path:
-    """FLUX.1 dev (``guidance_embeds``, resolution-dependent shift) or schnell (neither)."""
+def build_tiny_flux(
+    folder: Path,
+    *,
+    seed: int = 0,
+    dev: bool = True,
+    clip_hidden: int = 8,
+    head_width: int = 16,
+    rope_axes: tuple[int, int, int] = (4, 6, 6),
+) -> Path:
+    """FLUX.1 dev (``guidance_embeds``, resolution-dependent shift) or schnell (neither).
+
+    ``clip_hidden``, ``head_width`` and ``rope_axes``: what single-file loading cannot read from
+    shapes follows conventions (64-wide CLIP heads, FLUX's rotary proportions); tests/flow_layouts.py
+    builds with values that follow them."""
     from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
 
     work = folder.parent / f"{folder.name}-src"
-    tokenizer, text_encoder = tiny_clip(work / "clip_l", 8, seed + 1, False)
+    tokenizer, text_encoder = tiny_clip(work / "clip_l", clip_hidden, seed + 1, False)
     tokenizer_2, text_encoder_2 = tiny_t5(work / "t5", 32, seed + 2)
     torch.manual_seed(seed)
     transformer = FluxTransformer2DModel(
@@ -159,12 +171,12 @@ def build_tiny_flux(folder: Path, *, seed: int = 0, dev: bool = True) -> Path:
         in_channels=LATENT_CHANNELS * 4,
         num_layers=1,
         num_single_layers=1,
-        attention_head_dim=16,
+        attention_head_dim=head_width,
         num_attention_heads=2,
         joint_attention_dim=32,
-        pooled_projection_dim=8,
+        pooled_projection_dim=clip_hidden,
         guidance_embeds=dev,
-        axes_dims_rope=(4, 6, 6),
+        axes_dims_rope=rope_axes,
     )
     if dev:
         scheduler = FlowMatchEulerDiscreteScheduler(

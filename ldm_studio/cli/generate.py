@@ -10,6 +10,7 @@ from ldm_studio.cli.decoder_options import add_decoder_options, decoder_argument
 from ldm_studio.cli.hires_options import add_hires_options, hires_argument
 from ldm_studio.cli.network_options import add_network_options, network_arguments
 from ldm_studio.cli.outpaint_options import add_outpaint_options, outpaint_argument, outpaint_size
+from ldm_studio.cli.part_options import add_part_options, part_arguments
 from ldm_studio.cli.schedule_options import (
     add_preset_option,
     add_schedule_options,
@@ -42,6 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_threads_option(parser)
     add_network_options(parser)
     add_vae_options(parser)  # --tiled-vae, --tiling
+    add_part_options(parser)  # --part NAME=PATH: a FLUX.1 single file's separate parts
     add_decoder_options(parser)  # --tiny-decoder
     add_hires_options(parser)
     parser.add_argument("--dtype", default="auto", choices=["auto", "float16", "bfloat16", "float32"])
@@ -140,8 +142,14 @@ def run(args: argparse.Namespace) -> int:
     set_cpu_threads(args.threads)
     try:
         model = load_model(
-            model_path, device=args.device, dtype=args.dtype, cache_dir=user_dirs().cache / "previews"
+            model_path,
+            device=args.device,
+            dtype=args.dtype,
+            cache_dir=user_dirs().cache / "previews",
+            file_options={"parts": part_arguments(args)},
         )
+    except ValueError as error:  # a malformed --part
+        raise CliError(str(error), status=2) from error
     except ModelLoadError as error:
         raise CliError(str(error)) from error
 

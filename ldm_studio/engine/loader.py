@@ -188,6 +188,10 @@ def _load_file(path: Path, dtype: torch.dtype, options: dict[str, Any]) -> tuple
     from ldm_studio.engine import checkpoints
 
     info = checkpoints.inspect_model(path)  # header only: refuses unknown or unsafe files early
+    if info.family == "flux" and info.file_type == "safetensors":  # parts may come from options
+        from ldm_studio.engine.checkpoints.flow_single_file import load_flux_single_file
+
+        return load_flux_single_file(path, dtype, options.get("parts")), "flux"
     if not info.loadable:
         raise ModelLoadError(info.reason)
     saved = checkpoints.get_model_settings(path)

@@ -94,7 +94,5 @@ def test_the_model_settings_offer_the_few_step_kind(qtbot, tmp_path):
     assert dialog.values()["few_step"] is None
     found = ModelSettingsDialog(Path(model), {}, detected="Turbo — Euler a, 1 step, CFG off, 512×512")
     qtbot.addWidget(found)
-    assert (
-        found.few_step.itemText(0) == "Detected: Turbo — Euler a, 1 step, CFG off, 512×512"
-    )
+    assert found.few_step.itemText(0) == "Detected: Turbo — Euler a, 1 step, CFG off, 512×512"
     assert found.few_step.findData("none") == 1

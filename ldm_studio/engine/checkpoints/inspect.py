@@ -91,7 +91,13 @@ def describe_tensors(path: Path, table: TensorTable, file_type: str) -> ModelInf
 
     if (flow := describe_flow_file(table.shapes)) is not None:
         parts = {"transformer": table.numel()}
-        return ModelInfo(family=flow.family, loadable=False, reason=flow.reason, parameters=parts, **common)
+        loadable, reason = False, flow.reason
+        if flow.family == "flux" and file_type == "safetensors":  # engine.checkpoints.flow_single_file
+            from ldm_studio.engine.checkpoints.flow_single_file import flux_parts_status
+
+            reason = flux_parts_status(path, table)[1]
+            loadable = not reason
+        return ModelInfo(family=flow.family, loadable=loadable, reason=reason, parameters=parts, **common)
     if any(name.startswith(UNET_PREFIX) for name in table.shapes):
         return _describe_full_model(path, table, common)
     family, reason = _classify_other(table)

@@ -52,7 +52,9 @@ def set_model_settings(path: Path, **values: Any) -> dict[str, Any]:
     """Remember choices for this model; a value of None forgets that choice. Returns the result.
 
     ``prediction_type`` must be "epsilon" or "v_prediction"; ``vae_path`` is stored as an absolute
-    path; ``clip_skip`` (the prompt panel's default for this model) is 1..12 in A1111's numbering.
+    path; ``clip_skip`` (the prompt panel's default for this model) is 1..12 in A1111's numbering;
+    ``parts`` (a FLUX.1 single file's separate files: clip_l, t5xxl, ae, tokenizers) maps each part
+    name to a path, stored absolute, replacing the parts chosen before.
     Other keys are stored as given (they must be JSON values).
     """
     prediction = values.get("prediction_type")
@@ -65,6 +67,8 @@ def set_model_settings(path: Path, **values: Any) -> dict[str, Any]:
         raise ValueError(f"clip_skip must be a whole number from 1 to 12, got {clip_skip!r}")
     if values.get("vae_path") is not None:
         values["vae_path"] = _key(Path(values["vae_path"]))
+    if values.get("parts") is not None:
+        values["parts"] = _parts(values["parts"])
     file = settings_path()
     everything = _read_all(file)
     current = everything.get(_key(path), {})
@@ -79,3 +83,12 @@ def set_model_settings(path: Path, **values: Any) -> dict[str, Any]:
         everything.pop(_key(path), None)
     write_json_atomically(file, everything)
     return dict(current)
+
+
+def _parts(parts: dict[str, Any]) -> dict[str, str]:
+    """Part names checked (``ae`` means the VAE) and paths made absolute; ValueError with a sentence."""
+    from ldm_studio.engine.checkpoints.flow_parts import part_name
+
+    if not isinstance(parts, dict):
+        raise ValueError(f"parts must map part names to paths, got {parts!r}")
+    return {part_name(name): _key(Path(path)) for name, path in parts.items() if path}

@@ -1,0 +1,226 @@
+"""FLUX.1 single files, loaded offline: BFL's transformer-only file with its parts beside it the
+ComfyUI way, or ComfyUI's all-in-one file. Nothing comes from a hub.
+
+Each part is built on the meta device from a config refitted to its shapes (``flow_configs``) and
+takes the file's tensors as they are (``load_state_dict(assign=True)``), so no random
+initialisation runs and a 12 B transformer is held once. A part that is missing or is the wrong
+kind of file stops the load with one sentence naming the file to choose.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ldm_studio.engine.checkpoints import flow_configs
+from ldm_studio.engine.checkpoints.flow_parts import (
+    CLI_NAMES,
+    LABELS,
+    NO_T5_TOKENIZER,
+    PartSource,
+    clip_tokenizer_source,
+    find_parts,
+    missing_sentence,
+    normalise_parts,
+    part_table,
+    t5_tokenizer_source,
+)
+from ldm_studio.engine.checkpoints.flux_keys import convert_flux_transformer
+from ldm_studio.engine.checkpoints.layout import LayoutError
+from ldm_studio.engine.checkpoints.tensors import TensorTable, read_safetensors_header
+from ldm_studio.engine.errors import ModelLoadError
+from ldm_studio.engine.flow_files import FlowFile, _transformer_keys, describe_flow_file
+
+KIND_MARKERS = {  # a tensor each kind of part has (prefix removed), to tell a wrong file
+    "clip_l": ("embeddings.token_embedding.weight", "text_model.embeddings.token_embedding.weight"),
+    "t5xxl": ("encoder.block.0.layer.0.SelfAttention.q.weight",),
+    "vae": ("decoder.conv_out.weight",),
+}
+
+
+def flux_parts_status(
+    path: Path, table: TensorTable, chosen: dict[str, Any] | None = None
+) -> tuple[dict, str]:
+    """(sources of the parts, "" or the sentence that says what is missing) for a FLUX.1 file."""
+    from ldm_studio.engine.checkpoints.settings import get_model_settings
+
+    flow = describe_flow_file(table.shapes)
+    if flow is None or flow.family != "flux":
+        raise ModelLoadError(f"{path.name} is not a FLUX.1 file")
+    if flow.layout == "diffusers":
+        return {}, (
+            f"{path.name} is a FLUX.1 transformer saved in diffusers' layout; open the diffusers folder "
+            "it came from (the one with model_index.json) instead"
+        )
+    remembered = normalise_parts(get_model_settings(path).get("parts"))
+    given = {**remembered, **normalise_parts(chosen)}
+    sources = find_parts(path, table, given)
+    missing = [part for part in ("clip_l", "t5xxl", "vae") if part not in sources]
+    if missing:
+        return sources, missing_sentence(path, flow.variant, missing)
+    return sources, ""
+
+
+def _check_kind(part: str, source: PartSource, shapes: dict[str, tuple[int, ...]]) -> None:
+    if not any(marker in shapes for marker in KIND_MARKERS[part]):
+        where = source.file.name if source.origin != "inside" else f"the part of {source.file.name}"
+        raise ModelLoadError(
+            f"{where} is not {LABELS[part]}: choose that file with --part {CLI_NAMES[part]}=PATH"
+        )
+
+
+def _tensors(source: PartSource, dtype: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    from safetensors import safe_open
+
+    tensors = {}
+    with safe_open(str(source.file), framework="pt") as handle:
+        for name in handle.keys():  # noqa: SIM118 (a safe_open handle is no dict)
+            if name.startswith(source.prefix) and not name.startswith(skip):
+                tensor = handle.get_tensor(name)
+                tensors[name[len(source.prefix) :]] = (
+                    tensor.to(dtype) if tensor.is_floating_point() else tensor
+                )
+    return tensors
+
+
+def _assign(model_class: Any, config: Any, state: dict[str, Any], label: str, *, strict: bool = True) -> Any:
+    """``model_class`` built on the meta device from ``config``, holding ``state``'s tensors."""
+    import torch
+
+    with torch.device("meta"):
+        model = (
+            model_class.from_config(config) if hasattr(model_class, "from_config") else model_class(config)
+        )
+    wanted = set(model.state_dict())
+    extra = sorted(set(state) - wanted)
+    missing = sorted(wanted - set(state))
+    if strict and (extra or missing):
+        shown = ", ".join((missing or extra)[:3])
+        kind = "lacks" if missing else "has unexpected tensors"
+        raise ModelLoadError(f"{label} {kind}: {shown}")
+    model.load_state_dict({k: v for k, v in state.items() if k in wanted}, strict=False, assign=True)
+    for name, buffer in model.named_buffers():
+        if buffer.device.type == "meta" and name.endswith("position_ids"):  # not stored: CLIP rebuilds it
+            module = model.get_submodule(name.rpartition(".")[0])
+            module.register_buffer(
+                "position_ids", torch.arange(buffer.shape[-1]).expand(buffer.shape), persistent=False
+            )
+    left = [name for name, tensor in model.state_dict().items() if tensor.device.type == "meta"]
+    if left:
+        raise ModelLoadError(f"{label} lacks weights: {', '.join(left[:3])}")
+    return model.eval()
+
+
+def _tokenizers(chosen: dict[str, Path], config_folder: Path) -> tuple[Any, Any]:
+    import shutil
+    import tempfile
+
+    from transformers import CLIPTokenizer
+
+    from ldm_studio.engine.t5_tokenizer import load_t5_tokenizer
+    from ldm_studio.paths import resource
+
+    clip_folder = clip_tokenizer_source(chosen)
+    if clip_folder is not None:
+        clip = CLIPTokenizer.from_pretrained(clip_folder, local_files_only=True)
+    else:
+        with tempfile.TemporaryDirectory(prefix="ldm-studio-clip-") as temporary:
+            folder = Path(temporary)
+            shutil.copyfile(
+                config_folder / "tokenizer" / "tokenizer_config.json", folder / "tokenizer_config.json"
+            )
+            for name in ("vocab.json", "merges.txt"):
+                shutil.copyfile(resource("tokenizers", "clip", name), folder / name)
+            clip = CLIPTokenizer.from_pretrained(folder, local_files_only=True)
+    t5_folder = t5_tokenizer_source(chosen)
+    if t5_folder is None:
+        raise ModelLoadError(NO_T5_TOKENIZER)
+    return clip, load_t5_tokenizer(t5_folder)
+
+
+def _check_vocabulary(tokenizer: Any, rows: int, part: str, source: PartSource) -> None:
+    if len(tokenizer) > rows:
+        raise ModelLoadError(
+            f"{source.file.name} embeds {rows:,} tokens but its tokenizer has {len(tokenizer):,}: "
+            f"it is not {LABELS[part]}, or the tokenizer is another model's"
+        )
+
+
+def load_flux_single_file(path: Path, torch_dtype: Any = None, chosen: dict[str, Any] | None = None) -> Any:
+    """A ``FluxPipeline`` from a FLUX.1 single file and its parts; ModelLoadError with a sentence."""
+    import diffusers
+    import torch
+    from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
+    from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
+
+    dtype = torch_dtype or torch.float32
+    path = Path(path).expanduser()
+    table = read_safetensors_header(path)
+    sources, problem = flux_parts_status(path, table, chosen)
+    if problem:
+        raise ModelLoadError(problem)
+    flow: FlowFile = describe_flow_file(table.shapes)  # type: ignore[assignment]
+    given = normalise_parts(chosen)
+    prefix, _ = _transformer_keys(table.shapes)
+    folder = flow_configs.flux_config_folder(flow.variant == "FLUX.1 dev")
+    shapes = {part: part_table(source, part) for part, source in sources.items()}
+    for part, source in sources.items():
+        _check_kind(part, source, shapes[part])
+    clip_tokenizer, t5_tokenizer = _tokenizers(given, folder)
+    try:
+        transformer_source = PartSource(path, prefix, "inside")
+        skip = tuple(p for source in sources.values() if source.origin == "inside" for p in [source.prefix])
+        original = _tensors(transformer_source, dtype, skip if prefix == "" else ())
+        config = flow_configs.transformer(folder, {k: tuple(v.shape) for k, v in original.items()})
+        transformer = _assign(
+            diffusers.FluxTransformer2DModel,
+            config,
+            convert_flux_transformer(original),
+            f"{path.name}'s transformer",
+        )
+        del original
+        clip_shapes = {k.removeprefix("text_model."): v for k, v in shapes["clip_l"].items()}
+        _check_vocabulary(
+            clip_tokenizer, clip_shapes["embeddings.token_embedding.weight"][0], "clip_l", sources["clip_l"]
+        )
+        clip_state = {k.removeprefix("text_model."): v for k, v in _tensors(sources["clip_l"], dtype).items()}
+        clip_config = CLIPTextConfig(**flow_configs.clip(folder, clip_shapes, clip_tokenizer))
+        clip_state.pop("embeddings.position_ids", None)
+        text_encoder = _assign(
+            CLIPTextModel, clip_config, clip_state, sources["clip_l"].file.name, strict=False
+        )
+        t5_state = _tensors(sources["t5xxl"], dtype)
+        _check_vocabulary(t5_tokenizer, shapes["t5xxl"]["shared.weight"][0], "t5xxl", sources["t5xxl"])
+        t5_state.setdefault("encoder.embed_tokens.weight", t5_state["shared.weight"])  # tied in T5
+        t5_config = T5Config(**flow_configs.t5(folder, shapes["t5xxl"]))
+        text_encoder_2 = _assign(T5EncoderModel, t5_config, t5_state, sources["t5xxl"].file.name)
+        vae_config = flow_configs.vae(folder, shapes["vae"])
+        vae_state = convert_ldm_vae_checkpoint(_tensors(sources["vae"], dtype), vae_config)
+        vae = _assign(diffusers.AutoencoderKL, vae_config, vae_state, sources["vae"].file.name)
+    except LayoutError as error:
+        raise ModelLoadError(f"{path.name} cannot be loaded: {error}") from error
+    if vae.config.latent_channels * 4 != transformer.config.in_channels:
+        raise ModelLoadError(
+            f"{sources['vae'].file.name} makes {vae.config.latent_channels}-channel latents; "
+            f"{path.name} needs {LABELS['vae']}"
+        )
+    if text_encoder.config.hidden_size != transformer.config.pooled_projection_dim:
+        raise ModelLoadError(
+            f"{sources['clip_l'].file.name} is not {LABELS['clip_l']} (its width does not fit)"
+        )
+    if text_encoder_2.config.d_model != transformer.config.joint_attention_dim:
+        raise ModelLoadError(
+            f"{sources['t5xxl'].file.name} is not {LABELS['t5xxl']} (its width does not fit)"
+        )
+    scheduler = diffusers.FlowMatchEulerDiscreteScheduler.from_config(
+        flow_configs.shipped(folder, "scheduler")
+    )
+    return diffusers.FluxPipeline(
+        scheduler=scheduler,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=clip_tokenizer,
+        text_encoder_2=text_encoder_2,
+        tokenizer_2=t5_tokenizer,
+        transformer=transformer,
+    )
