@@ -19,7 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "info", help="describe a checkpoint file or model folder without loading it"
     )
-    parser.add_argument("path", type=Path, help=".safetensors / .ckpt file or diffusers model folder")
+    parser.add_argument("path", type=Path, help=".safetensors / .gguf / .ckpt file or diffusers model folder")
     parser.add_argument("--no-hash", action="store_true", help="skip the SHA-256 (slow for big files)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument(
@@ -90,6 +90,11 @@ def _describe(info, model_hash: str) -> list[str]:  # noqa: ANN001 - ModelInfo, 
     if info.parameters:
         parts = ", ".join(f"{name} {human_count(count)}" for name, count in info.parameters.items())
         lines.append(f"Parameters:  {human_count(info.parameter_count)} ({parts})")
+    if info.stored_bytes:  # a quantised transformer (GGUF) stays as stored in either precision
+        lines.append(
+            f"Memory:      ~{human_size(info.memory_estimate(4))} with the other parts in fp32, "
+            f"~{human_size(info.memory_estimate(2))} in fp16/bf16 (weights +20 %)"
+        )
     if info.unet is not None:
         lines.append(
             f"Memory:      ~{human_size(info.memory_estimate(4))} in fp32, "

@@ -26,15 +26,18 @@ log = logging.getLogger(__name__)
 # --- file formats ------------------------------------------------------------------------------
 
 SAFETENSORS_SUFFIX = ".safetensors"
+GGUF_SUFFIX = ".gguf"  # llama.cpp's quantised format; FLUX.1 transformers load (checkpoints.flow_gguf)
 # Pickled PyTorch checkpoints: A1111 and kohya write .ckpt/.pt, other trainers .pth/.bin.
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 # Every weight file the engine can read; a checkpoint is listed, inspected and loaded by these.
 CHECKPOINT_SUFFIXES = (SAFETENSORS_SUFFIX, *PICKLE_SUFFIXES)
+# What the model list shows and the loader opens: checkpoints, and GGUF files (FLUX.1 transformers)
+MODEL_FILE_SUFFIXES = (*CHECKPOINT_SUFFIXES, GGUF_SUFFIX)
 DIFFUSERS_MARKER = "model_index.json"
 
 
 def file_type(path: Path) -> str:
-    """The type inspection reports: "diffusers" (a folder), "safetensors", or "ckpt" (any pickle)."""
+    """The type inspection reports: "diffusers" (a folder), "safetensors", "gguf", or "ckpt" (any pickle)."""
     path = Path(path)
     if path.is_dir():
         return "diffusers"
@@ -87,7 +90,7 @@ CHECKPOINT = ModelKind(
     "checkpoint",
     "models",
     "models",
-    CHECKPOINT_SUFFIXES,
+    MODEL_FILE_SUFFIXES,
     folder_marker=DIFFUSERS_MARKER,
     folders_file="model_folders.json",  # the name it had before there were other kinds
 )

@@ -274,20 +274,31 @@ BYTES_PER_PARAMETER = {
 WORKING_MARGIN = 1.2
 
 
-def memory_needed(parameters: dict[str, int], precision: str) -> int:
-    """Bytes to hold all parts of a model in ``precision`` while it generates (estimate)."""
+def memory_needed(
+    parameters: dict[str, int], precision: str, stored_bytes: dict[str, int] | None = None
+) -> int:
+    """Bytes to hold all parts of a model in ``precision`` while it generates (estimate).
+    ``stored_bytes``: parts held as stored whatever the precision (a GGUF transformer stays
+    quantised), counted at their real size instead."""
     per_parameter = BYTES_PER_PARAMETER[precision]
-    return int(sum(parameters.values()) * per_parameter * WORKING_MARGIN)
+    kept = stored_bytes or {}
+    weights = sum(count * per_parameter for name, count in parameters.items() if name not in kept)
+    return int((weights + sum(kept.values())) * WORKING_MARGIN)
 
 
-def memory_sentence(parameters: dict[str, int], precision: str, available: int) -> str:
+def memory_sentence(
+    parameters: dict[str, int], precision: str, available: int, stored_bytes: dict[str, int] | None = None
+) -> str:
     """ "" when it fits in ``available`` bytes, else the sentence that says so and what would fit."""
-    needed = memory_needed(parameters, precision)
+    needed = memory_needed(parameters, precision, stored_bytes)
     if needed <= available:
         return ""
-    fitting = [name for name in BYTES_PER_PARAMETER if memory_needed(parameters, name) <= available]
+    fitting = [
+        name for name in BYTES_PER_PARAMETER if memory_needed(parameters, name, stored_bytes) <= available
+    ]
+    smallest = memory_needed(parameters, fitting[0], stored_bytes) if fitting else 0
     way = (
-        f"in {fitting[0]} it needs {memory_needed(parameters, fitting[0]) / 1e9:.1f} GB, which fits"
+        f"in {fitting[0]} it needs {smallest / 1e9:.1f} GB, which fits"
         if fitting
         else "no precision fits: use CPU offload on a CUDA machine, or a smaller model"
     )

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ldm_studio.engine.catalog import CHECKPOINT_SUFFIXES
+from ldm_studio.engine.catalog import MODEL_FILE_SUFFIXES
 from ldm_studio.engine.cpu_speed import apply_layout, cpu_speed_plan, unet_width
 from ldm_studio.engine.device import Placement, placement
 from ldm_studio.engine.errors import ModelLoadError
@@ -188,7 +188,7 @@ def _load_file(path: Path, dtype: torch.dtype, options: dict[str, Any]) -> tuple
     from ldm_studio.engine import checkpoints
 
     info = checkpoints.inspect_model(path)  # header only: refuses unknown or unsafe files early
-    if info.family == "flux" and info.file_type == "safetensors":  # parts may come from options
+    if info.family == "flux" and info.file_type in ("safetensors", "gguf"):  # parts may come from options
         from ldm_studio.engine.checkpoints.flow_single_file import load_flux_single_file
 
         return load_flux_single_file(path, dtype, options.get("parts")), "flux"
@@ -286,7 +286,7 @@ def load_model(
             pipe = _load_folder(path, where.dtype)
             family = _folder_family(path)
             name = path.name
-        elif path.suffix.lower() in CHECKPOINT_SUFFIXES:
+        elif path.suffix.lower() in MODEL_FILE_SUFFIXES:
             pipe, family = _load_file(path, where.dtype, file_options or {})
             name = path.stem
         else:

@@ -169,7 +169,7 @@ class ModelPanel(QWidget):
 
     def _browse_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Open a checkpoint", "", "Checkpoints (*.safetensors *.ckpt);;All files (*)"
+            self, "Open a checkpoint", "", "Checkpoints (*.safetensors *.gguf *.ckpt);;All files (*)"
         )
         if path:
             self.loadRequested.emit(path)

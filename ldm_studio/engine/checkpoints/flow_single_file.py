@@ -1,5 +1,6 @@
 """FLUX.1 single files, loaded offline: BFL's transformer-only file with its parts beside it the
-ComfyUI way, or ComfyUI's all-in-one file. Nothing comes from a hub.
+ComfyUI way, or ComfyUI's all-in-one file; and BFL-layout GGUF transformers, kept quantised
+(``flow_gguf``). Nothing comes from a hub.
 
 Each part is built on the meta device from a config refitted to its shapes (``flow_configs``) and
 takes the file's tensors as they are (``load_state_dict(assign=True)``), so no random
@@ -12,7 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ldm_studio.engine.catalog import GGUF_SUFFIX
 from ldm_studio.engine.checkpoints import flow_configs
+from ldm_studio.engine.checkpoints.flow_gguf import load_gguf_transformer, read_gguf_table
 from ldm_studio.engine.checkpoints.flow_parts import (
     CLI_NAMES,
     LABELS,
@@ -146,6 +149,21 @@ def _check_vocabulary(tokenizer: Any, rows: int, part: str, source: PartSource) 
         )
 
 
+def _safetensors_transformer(path: Path, prefix: str, sources: dict, folder: Path, dtype: Any) -> Any:
+    import diffusers
+
+    transformer_source = PartSource(path, prefix, "inside")
+    skip = tuple(p for source in sources.values() if source.origin == "inside" for p in [source.prefix])
+    original = _tensors(transformer_source, dtype, skip if prefix == "" else ())
+    config = flow_configs.transformer(folder, {k: tuple(v.shape) for k, v in original.items()})
+    return _assign(
+        diffusers.FluxTransformer2DModel,
+        config,
+        convert_flux_transformer(original),
+        f"{path.name}'s transformer",
+    )
+
+
 def load_flux_single_file(path: Path, torch_dtype: Any = None, chosen: dict[str, Any] | None = None) -> Any:
     """A ``FluxPipeline`` from a FLUX.1 single file and its parts; ModelLoadError with a sentence."""
     import diffusers
@@ -155,7 +173,8 @@ def load_flux_single_file(path: Path, torch_dtype: Any = None, chosen: dict[str,
 
     dtype = torch_dtype or torch.float32
     path = Path(path).expanduser()
-    table = read_safetensors_header(path)
+    gguf = path.suffix.lower() == GGUF_SUFFIX
+    table = read_gguf_table(path) if gguf else read_safetensors_header(path)
     sources, problem = flux_parts_status(path, table, chosen)
     if problem:
         raise ModelLoadError(problem)
@@ -168,17 +187,10 @@ def load_flux_single_file(path: Path, torch_dtype: Any = None, chosen: dict[str,
         _check_kind(part, source, shapes[part])
     clip_tokenizer, t5_tokenizer = _tokenizers(given, folder)
     try:
-        transformer_source = PartSource(path, prefix, "inside")
-        skip = tuple(p for source in sources.values() if source.origin == "inside" for p in [source.prefix])
-        original = _tensors(transformer_source, dtype, skip if prefix == "" else ())
-        config = flow_configs.transformer(folder, {k: tuple(v.shape) for k, v in original.items()})
-        transformer = _assign(
-            diffusers.FluxTransformer2DModel,
-            config,
-            convert_flux_transformer(original),
-            f"{path.name}'s transformer",
-        )
-        del original
+        if gguf:  # weights kept quantised (engine.checkpoints.flow_gguf)
+            transformer = load_gguf_transformer(path, table, prefix, folder, dtype)
+        else:
+            transformer = _safetensors_transformer(path, prefix, sources, folder, dtype)
         clip_shapes = {k.removeprefix("text_model."): v for k, v in shapes["clip_l"].items()}
         _check_vocabulary(
             clip_tokenizer, clip_shapes["embeddings.token_embedding.weight"][0], "clip_l", sources["clip_l"]

@@ -51,6 +51,8 @@ class ModelInfo:
     vae: VaeLayout | None = None
     native_size: int = 512  # image side the model was trained at
     notes: tuple[str, ...] = ()
+    # parts held in memory as stored, by their real size (a GGUF transformer stays quantised)
+    stored_bytes: dict[str, int] = field(default_factory=dict)
 
     @property
     def family_label(self) -> str:
@@ -67,6 +69,11 @@ class ModelInfo:
 
     def memory_estimate(self, bytes_per_parameter: int = 4) -> int:
         """Rough peak memory to generate one image at the native size (weights + working memory)."""
+        if self.stored_bytes:  # a flow model with a quantised part (engine.flow_models)
+            from ldm_studio.engine.flow_models import memory_needed
+
+            precision = "float32" if bytes_per_parameter >= 4 else "float16"
+            return memory_needed(self.parameters, precision, self.stored_bytes)
         if self.unet is None:
             return self.parameter_count * bytes_per_parameter
         first_channels = self.unet.block_out_channels[0]

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ldm_studio.engine.catalog import PICKLE_SUFFIXES, SAFETENSORS_SUFFIX
+from ldm_studio.engine.catalog import GGUF_SUFFIX, PICKLE_SUFFIXES, SAFETENSORS_SUFFIX
 from ldm_studio.engine.checkpoints import layout as layouts
 from ldm_studio.engine.checkpoints.folders import folder_family as folder_family  # re-exported
 from ldm_studio.engine.checkpoints.folders import inspect_folder
@@ -65,7 +65,7 @@ def inspect_model(path: Path | str) -> ModelInfo:
 
 
 def read_tensor_table(path: Path) -> tuple[TensorTable, str]:
-    """Names and shapes of a checkpoint file's tensors, and its type ("safetensors" or "ckpt")."""
+    """Names and shapes of a checkpoint file's tensors, and its type ("safetensors", "gguf" or "ckpt")."""
     if not path.is_file():
         raise ModelLoadError(f"{path} does not exist or is not a file")
     suffix = path.suffix.lower()
@@ -77,8 +77,12 @@ def read_tensor_table(path: Path) -> tuple[TensorTable, str]:
         return read_safetensors_header(path), "safetensors"
     if suffix in PICKLE_SUFFIXES:
         return pickle_tensor_table(path), "ckpt"
+    if suffix == GGUF_SUFFIX:
+        from ldm_studio.engine.checkpoints.flow_gguf import read_gguf_table
+
+        return read_gguf_table(path), "gguf"
     raise ModelLoadError(
-        f"{path.name} is not a model file: open a .safetensors or .ckpt checkpoint, "
+        f"{path.name} is not a model file: open a .safetensors, .gguf or .ckpt checkpoint, "
         "or a diffusers model folder"
     )
 
@@ -89,7 +93,12 @@ def describe_tensors(path: Path, table: TensorTable, file_type: str) -> ModelInf
     common["weight_dtype"] = table.main_dtype()
     from ldm_studio.engine.flow_files import describe_flow_file  # SD 3 / FLUX: header-only detection
 
-    if (flow := describe_flow_file(table.shapes)) is not None:
+    flow = describe_flow_file(table.shapes)
+    if file_type == "gguf":  # only FLUX.1 transformers (engine.checkpoints.gguf_info)
+        from ldm_studio.engine.checkpoints.gguf_info import describe_gguf
+
+        return describe_gguf(path, table, flow, common)
+    if flow is not None:
         parts = {"transformer": table.numel()}
         loadable, reason = False, flow.reason
         if flow.family == "flux" and file_type == "safetensors":  # engine.checkpoints.flow_single_file
