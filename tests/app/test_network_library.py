@@ -96,5 +96,6 @@ def test_the_shipped_example_lora_is_listed_for_the_bundled_model(qtbot):
     finally:
         library.shutdown()
     assert (example.kind, example.family, example.rank) == ("lora", "ldm-studio", 32)
+    assert example.preview is not None and example.preview.name == "openmoji-style.preview.png"
     assert example.incompatibility("ldm-studio") == ""
     assert example.incompatibility("sd1") != ""
