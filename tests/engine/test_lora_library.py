@@ -134,7 +134,8 @@ def test_scan_lists_every_lora_with_errors_in_words_and_uses_the_data_folder(tmp
     errors = {info.name: info.error for info in infos}
     assert "not a valid safetensors file" in errors["broken"] and "DoRA" in errors["dora"]
     assert errors["alpha"] == errors["mine"] == errors["Zeta"] == ""
-    assert [info.name for info in scan_loras()] == ["alpha", "broken", "dora", "Zeta"]
+    # the default folders: the data folder, then the example shipped in resources/loras
+    assert [info.name for info in scan_loras()] == ["alpha", "broken", "dora", "openmoji-style", "Zeta"]
     cache = HashCache(tmp_path / "h.json")
     hashed = {info.name: info.hash for info in scan_loras([extra], hash_cache=cache, compute_hashes=True)}
     assert hashed == {"mine": expected_a1111_hash(extra / "mine.safetensors")}
