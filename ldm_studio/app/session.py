@@ -231,9 +231,8 @@ class Session(QObject, SessionTasks):
         draft = drafts.reused(self.draft, metadata, mode)
         draft, fitted = fitted_draft(draft, self.model.fit if self.model else None)  # an SD image's sampler
         self.replace_draft(draft, mode)
-        self.status.emit(drafts.reuse_note(metadata, mode), 6000)
-        if fitted:
-            self.status.emit(f"{drafts.reuse_note(metadata, mode)}. {fitted}", 10000)
+        note = drafts.reuse_note(metadata, mode)
+        self.status.emit(f"{note}. {fitted}" if fitted else note, 10000 if fitted else 6000)
         self.prompt_tools.look_up(metadata, draft.request, mode)  # its LoRAs and embeddings, by name or hash
 
     def reuse_file(self, path: Path) -> bool:
@@ -283,24 +282,23 @@ class Session(QObject, SessionTasks):
             self.error.emit(str(error))
             return None
         request = self.preview_auto.with_decoder(request)  # Draft decode: the tiny decoder
-        if self.loading_path is not None and branch is None:  # sent when the model has loaded: fitted
-            self._after_load.append((request, self.preview_auto.for_job(self.preview, False)))
-            self.running += 1
-            self.runningChanged.emit(True)
-            self.last_seed = request.seed
-            self.seedUsed.emit(request.seed)
-            return request
-        fit = self.model.fit if self.model and self.model.path == request.model else None
-        request, fitted = fitted_request(request, fit)  # a greyed sampler runs as the model's default
-        if fitted:
-            self.status.emit(fitted, 10000)
+        waits = self.loading_path is not None and branch is None  # sent, fitted, once the model is in
+        if not waits:
+            fit = self.model.fit if self.model and self.model.path == request.model else None
+            request, fitted = fitted_request(request, fit)  # a greyed sampler runs as the model's default
+            if fitted:
+                self.status.emit(fitted, 10000)
         if branch is not None:
             request = drafts.branched(request, branch.parent.request)
             self._pending_branch = branch.step
         self.errorCleared.emit()
         self.running += 1
         self.runningChanged.emit(True)
-        self.worker.generate(request, self.preview_auto.for_job(self.preview, branch is not None), branch)
+        preview = self.preview_auto.for_job(self.preview, branch is not None)
+        if waits:
+            self._after_load.append((request, preview))
+        else:
+            self.worker.generate(request, preview, branch)
         if branch is None:
             self.last_seed = request.seed
             self.seedUsed.emit(request.seed)
