@@ -55,6 +55,12 @@ def round_up(pixels: int) -> int:
     return -(-pixels // STEP) * STEP
 
 
+def floored(image_size: tuple[int, int]) -> tuple[int, int]:
+    """A source's size as the canvas holds it: each side down to a multiple of 8 (at least 8)."""
+    width, height = (max(STEP, side // STEP * STEP) for side in image_size)
+    return width, height
+
+
 @dataclass(frozen=True)
 class Outpaint:
     """How far to extend each side, in pixels (rounded up to multiples of 8), and how to fill it."""
@@ -87,7 +93,7 @@ class Outpaint:
 
     def canvas_for(self, image_size: tuple[int, int]) -> tuple[int, int]:
         """The output size for a source of ``image_size``: the source (floored to 8) plus the sides."""
-        width, height = (max(STEP, side // STEP * STEP) for side in image_size)
+        width, height = floored(image_size)
         return width + self.added[0], height + self.added[1]
 
     def inner(self, canvas: tuple[int, int]) -> tuple[int, int]:
@@ -123,7 +129,7 @@ class Outpaint:
         """Extend the short way until width / height reaches ``ratio``, split evenly on both sides."""
         if not (math.isfinite(ratio) and 0.05 <= ratio <= 20):
             raise ValueError(f"the outpaint aspect ratio must be between 1:20 and 20:1, got {ratio:g}")
-        width, height = (max(STEP, side // STEP * STEP) for side in image_size)
+        width, height = floored(image_size)
         if width / height < ratio:
             grow = math.ceil(height * ratio) - width
             return cls(left=grow // 2, right=grow - grow // 2, fill=fill, feather=feather)
@@ -226,11 +232,7 @@ def border_noise(pixels: np.ndarray, outpaint: Outpaint, pad: tuple, seed: int) 
         if getattr(outpaint, side):
             strips.append(strip.reshape(-1, 3))
     border = np.concatenate(strips)
-    shape = (
-        pixels.shape[0] + outpaint.top + outpaint.bottom,
-        pixels.shape[1] + outpaint.left + outpaint.right,
-        3,
-    )
+    shape = (pixels.shape[0] + outpaint.added[1], pixels.shape[1] + outpaint.added[0], 3)
     noise = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
     return border.mean(axis=0) + noise * border.std(axis=0)
 
@@ -254,6 +256,6 @@ def seam_mask(outpaint: Outpaint, image_size: tuple[int, int]) -> Image.Image:
                 distances.append(np.broadcast_to(distance, (height, width)))
         nearest = np.minimum.reduce(distances)
         inner = np.clip(1.0 - nearest / outpaint.feather, 0.0, 1.0)
-    mask = np.ones((height + outpaint.top + outpaint.bottom, width + outpaint.left + outpaint.right))
+    mask = np.ones((height + outpaint.added[1], width + outpaint.added[0]))
     mask[outpaint.top : outpaint.top + height, outpaint.left : outpaint.left + width] = inner
     return Image.fromarray(np.round(mask * 255).astype(np.uint8), mode="L")

@@ -43,9 +43,15 @@ def copy_family_folder(source: Path, destination: Path) -> Path:
     """A loadable copy of a shipped config folder: the shared CLIP vocabulary goes into each tokenizer."""
     shutil.copytree(source, destination)
     for tokenizer in destination.glob("tokenizer*"):
-        for name in TOKENIZER_FILES:
-            shutil.copyfile(resource("tokenizers", "clip", name), tokenizer / name)
+        add_clip_vocabulary(tokenizer)
     return destination
+
+
+def add_clip_vocabulary(tokenizer_folder: Path) -> Path:
+    """Put the shipped CLIP vocabulary beside a tokenizer_config.json, so the folder loads."""
+    for name in TOKENIZER_FILES:
+        shutil.copyfile(resource("tokenizers", "clip", name), tokenizer_folder / name)
+    return tokenizer_folder
 
 
 def write_config_folder(info: ModelInfo, destination: Path, *, prediction_type: str) -> Path:

@@ -120,8 +120,8 @@ def _tokenizers(chosen: dict[str, Path], config_folder: Path) -> tuple[Any, Any]
 
     from transformers import CLIPTokenizer
 
+    from ldm_studio.engine.checkpoints.configs import add_clip_vocabulary
     from ldm_studio.engine.t5_tokenizer import load_t5_tokenizer
-    from ldm_studio.paths import resource
 
     clip_folder = clip_tokenizer_source(chosen)
     if clip_folder is not None:
@@ -132,9 +132,7 @@ def _tokenizers(chosen: dict[str, Path], config_folder: Path) -> tuple[Any, Any]
             shutil.copyfile(
                 config_folder / "tokenizer" / "tokenizer_config.json", folder / "tokenizer_config.json"
             )
-            for name in ("vocab.json", "merges.txt"):
-                shutil.copyfile(resource("tokenizers", "clip", name), folder / name)
-            clip = CLIPTokenizer.from_pretrained(folder, local_files_only=True)
+            clip = CLIPTokenizer.from_pretrained(add_clip_vocabulary(folder), local_files_only=True)
     t5_folder = t5_tokenizer_source(chosen)
     if t5_folder is None:
         raise ModelLoadError(NO_T5_TOKENIZER)

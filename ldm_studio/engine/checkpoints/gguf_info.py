@@ -6,6 +6,7 @@ Any other GGUF (an LLM, an SD 3 or SD 1.x quantisation) is named and refused wit
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ def describe_gguf(path: Path, table: TensorTable, flow: Any, common: dict[str, A
             try:
                 from ldm_studio.engine.checkpoints.flow_parts import part_table
 
-                parameters[part] = sum(_count(shape) for shape in part_table(source, part).values())
+                parameters[part] = sum(math.prod(shape) for shape in part_table(source, part).values())
             except ModelLoadError as error:
                 reason = reason or str(error)
     return ModelInfo(
@@ -72,10 +73,3 @@ def _parts(path: Path, table: TensorTable) -> tuple[str, dict]:
 
     sources, reason = flux_parts_status(path, table)
     return reason, sources
-
-
-def _count(shape: tuple[int, ...]) -> int:
-    total = 1
-    for n in shape:
-        total *= n
-    return total
