@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-BUILTIN_UPSCALERS = ("Lanczos", "Bicubic", "Nearest")
 FACTORS = (2, 4)
 
 
@@ -37,9 +36,9 @@ class UpscaleJob:
 
 def upscaler_choices(folders: list[Path] | None = None) -> list[UpscalerChoice]:
     """The built-in resizes, then every upscaler file the library finds (described, not loaded)."""
-    from ldm_studio.engine.upscalers import scan_upscalers
+    from ldm_studio.engine.upscalers import BUILTIN_RESIZES, scan_upscalers
 
-    choices = [UpscalerChoice(name, name, None) for name in BUILTIN_UPSCALERS]
+    choices = [UpscalerChoice(resize.name, resize.name, None) for resize in BUILTIN_RESIZES.values()]
     for info in scan_upscalers(folders):
         label = f"{info.name} ({info.scale}×)" if info.scale else info.name
         choices.append(UpscalerChoice(label, str(info.path), info.scale, info.problem))
