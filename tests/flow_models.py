@@ -46,7 +46,13 @@ def train_t5_tokenizer(folder: Path, vocab_size: int = 64):
         hard_vocab_limit=False,
         minloglevel=2,
     )
-    return T5TokenizerFast(vocab_file=str(folder / "spiece.model"), extra_ids=0, model_max_length=512)
+    # transformers 5 builds a T5 tokenizer from (piece, score) pairs; given only vocab_file it silently
+    # makes a 4-token vocabulary that reads every word as <unk>
+    model = sentencepiece.SentencePieceProcessor(model_file=str(folder / "spiece.model"))
+    vocab = [(model.id_to_piece(i), model.get_score(i)) for i in range(model.get_piece_size())]
+    tokenizer = T5TokenizerFast(vocab=vocab, extra_ids=0, model_max_length=512)
+    assert tokenizer("a cat").input_ids == [*model.encode("a cat"), tokenizer.eos_token_id]
+    return tokenizer
 
 
 def tiny_flow_vae(seed: int):
@@ -108,28 +114,41 @@ def tiny_t5(folder: Path, d_model: int, seed: int):
     return tokenizer, T5EncoderModel(config)
 
 
-def build_tiny_sd3(folder: Path, *, seed: int = 0, shift: float = 3.0, large: bool = False) -> Path:
-    """``large``: SD 3.5's layout marker (RMS norm on q/k), as SD 3.5 Large has it."""
+def build_tiny_sd3(
+    folder: Path,
+    *,
+    seed: int = 0,
+    shift: float = 3.0,
+    large: bool = False,
+    clip_hidden: int = 8,
+    head_width: int = 8,
+    t5_width: int = 32,
+    dual_attention_layers: tuple[int, ...] = (),
+) -> Path:
+    """``large``: SD 3.5's layout marker (RMS norm on q/k), as SD 3.5 Large has it;
+    ``dual_attention_layers``: SD 3.5 Medium's. ``clip_hidden``, ``head_width``, ``t5_width``: sizes that
+    follow single-file conventions (64-wide heads) in tests/flow_layouts.py."""
     from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
 
     work = folder.parent / f"{folder.name}-src"
-    tokenizer, text_encoder = tiny_clip(work / "clip_l", 8, seed + 1, True)
-    tokenizer_2, text_encoder_2 = tiny_clip(work / "clip_g", 8, seed + 2, True)
-    tokenizer_3, text_encoder_3 = tiny_t5(work / "t5", 32, seed + 3)
+    tokenizer, text_encoder = tiny_clip(work / "clip_l", clip_hidden, seed + 1, True)
+    tokenizer_2, text_encoder_2 = tiny_clip(work / "clip_g", clip_hidden, seed + 2, True)
+    tokenizer_3, text_encoder_3 = tiny_t5(work / "t5", t5_width, seed + 3)
     torch.manual_seed(seed)
     transformer = SD3Transformer2DModel(
         sample_size=IMAGE_SIZE // 2,
         patch_size=2,
         in_channels=LATENT_CHANNELS,
-        num_layers=1,
-        attention_head_dim=8,
+        num_layers=len(dual_attention_layers) + 1,  # the last block (context_pre_only) has none
+        attention_head_dim=head_width,
         num_attention_heads=2,
-        joint_attention_dim=32,
-        caption_projection_dim=16,
-        pooled_projection_dim=16,
+        joint_attention_dim=t5_width,
+        caption_projection_dim=2 * head_width,
+        pooled_projection_dim=2 * clip_hidden,
         out_channels=LATENT_CHANNELS,
         pos_embed_max_size=16,
         qk_norm="rms_norm" if large else None,
+        dual_attention_layers=dual_attention_layers,
     )
     pipe = StableDiffusion3Pipeline(
         transformer=transformer,
