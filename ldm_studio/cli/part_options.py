@@ -1,5 +1,5 @@
-"""``--part NAME=PATH``: the separate files a FLUX.1 single file needs (clip_l, t5xxl, ae), and
-``tokenizers=FOLDER`` (a diffusers FLUX / SD 3 folder whose tokenizers to use)."""
+"""``--part NAME=PATH``: the separate files a FLUX.1 or SD 3 single file needs (clip_l, clip_g,
+t5xxl, ae / vae), and ``tokenizers=FOLDER`` (a diffusers FLUX / SD 3 folder whose tokenizers to use)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ def add_part_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME=PATH",
-        help="a part a FLUX.1 single file lacks: clip_l=, t5xxl=, ae= (files), tokenizers= (a diffusers "
-        "folder); found beside the model under ComfyUI's names when not given",
+        help="a part a FLUX.1 or SD 3 single file lacks: clip_l=, clip_g= (SD 3), t5xxl=, ae= / vae= "
+        "(files), tokenizers= (a diffusers folder); found beside the model under ComfyUI's names when "
+        "not given",
     )
 
 

@@ -5,8 +5,8 @@ flux1-dev / flux1-schnell), Stability's SD 3 files and ComfyUI's "all in one" ch
 (``model.diffusion_model.*`` with ``text_encoders.clip_l/clip_g/t5xxl.*`` and the VAE as
 ``first_stage_model.*`` or ``vae.*``), and diffusers-named transformers (``transformer_blocks.*``).
 This says which family and variant a file is, which parts are inside and which are missing, and
-where to point the app. FLUX.1 .safetensors files load (engine.checkpoints.flow_single_file); for
-SD 3 files the sentence names the diffusers folder as the way that works today.
+where to point the app. FLUX.1 and SD 3.x .safetensors files load (engine.checkpoints.flow_single_file,
+sd3_single_file); for pickled files, and SD 3 GGUF files, the sentence names the diffusers folder.
 """
 
 from __future__ import annotations
@@ -30,10 +30,12 @@ class FlowFile:
     def reason(self) -> str:
         inside = ", ".join(self.parts)
         missing = f"; it lacks {', '.join(self.missing)}" if self.missing else ""
+        article = "an" if self.variant.startswith("SD") else "a"
         return (
-            f"this is a {self.variant} file in the {self.layout} layout (inside: {inside}{missing}). "
-            "LDM Studio loads FLUX.1 .safetensors files but not yet SD 3 single files or pickled FLUX "
-            "files: open the model's diffusers folder (the one with model_index.json) instead"
+            f"this is {article} {self.variant} file in the {self.layout} layout (inside: {inside}{missing}). "
+            "LDM Studio loads FLUX.1 and SD 3.x .safetensors files (and FLUX.1 GGUF files), but not pickled "
+            "SD 3 / FLUX files nor SD 3 GGUF files: open the model's diffusers folder (the one with "
+            "model_index.json) or its .safetensors file instead"
         )
 
 

@@ -192,6 +192,10 @@ def _load_file(path: Path, dtype: torch.dtype, options: dict[str, Any]) -> tuple
         from ldm_studio.engine.checkpoints.flow_single_file import load_flux_single_file
 
         return load_flux_single_file(path, dtype, options.get("parts")), "flux"
+    if info.family == "sd3" and info.file_type == "safetensors":  # engine.checkpoints.sd3_single_file
+        from ldm_studio.engine.checkpoints.sd3_single_file import load_sd3_single_file
+
+        return load_sd3_single_file(path, dtype, options.get("parts")), "sd3"
     if not info.loadable:
         raise ModelLoadError(info.reason)
     saved = checkpoints.get_model_settings(path)

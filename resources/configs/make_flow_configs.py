@@ -15,6 +15,24 @@ Where the numbers come from:
   buckets up to distance 128, layer-norm epsilon 1e-6); both are refitted to the files' shapes.
 - tokenizer_2: none here; engine.t5_tokenizer ships T5's (resources/tokenizers/t5).
 
+SD 3 / SD 3.5 folders (``sd3`` = SD 3 Medium, ``sd3.5-medium``, ``sd3.5-large``, also SD 3.5 Large
+Turbo, which has Large's architecture), for single-file SD 3 loading:
+- transformer: diffusers 0.42's ``SD3Transformer2DModel`` with the published sizes: SD 3 Medium 24
+  layers, 24 heads of 64, caption_projection_dim 1536, pos_embed_max_size 192; SD 3.5 Large 38 layers,
+  38 heads of 64, caption 2432, qk_norm "rms_norm", pos_embed_max_size 192; SD 3.5 Medium 24 layers,
+  24 heads, caption 1536, qk_norm "rms_norm", MMDiT-X dual attention in layers 0..12,
+  pos_embed_max_size 384. All: patch 2, 16 latent channels in and out, text width 4096 (T5-XXL),
+  pooled 2048 (CLIP-L 768 + CLIP-G 1280), sample_size 128 (1024 px). Refitted to the file's shapes.
+- scheduler: FlowMatchEulerDiscreteScheduler with a fixed shift of 3.0 (SD 3's diffusers releases).
+- vae: FLUX's autoencoder layout (16 latent channels, no quant convs) with SD 3's scaling 1.5305 and
+  shift 0.0609 (the SD 3 values diffusers lists in utils/remote_utils.py).
+- text_encoder: CLIP ViT-L/14 with its projection (``CLIPTextModelWithProjection``; SD 3's files
+  carry none, so loading uses the identity, as diffusers' single-file loader does); text_encoder_2:
+  OpenCLIP ViT-bigG/14 with projection (1280 wide, 32 layers, 20 heads, projection 1280,
+  make_configs.OPEN_CLIP_BIG_G); text_encoder_3: T5 v1.1 XXL's encoder, as for FLUX.
+- tokenizer pads with the end token, tokenizer_2 with "!" (id 0), as SDXL's second tokenizer and
+  ComfyUI's CLIP-G tokenizer (``pad_with_end=False``) do; tokenizer_3: the shipped T5 one.
+
     python resources/configs/make_flow_configs.py
 """
 
@@ -23,8 +41,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import diffusers
-from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
-from make_configs import CLIP_L, model_config, text_config, tokenizer_config, write
+from diffusers import (
+    AutoencoderKL,
+    FlowMatchEulerDiscreteScheduler,
+    FluxTransformer2DModel,
+    SD3Transformer2DModel,
+)
+from make_configs import CLIP_L, OPEN_CLIP_BIG_G, model_config, text_config, tokenizer_config, write
 from transformers import T5Config
 
 HERE = Path(__file__).resolve().parent
@@ -129,9 +152,74 @@ def flux_family(variant: str) -> None:
     write(root / "tokenizer", "tokenizer_config.json", tokenizer_config("<|endoftext|>"))
 
 
+SD3_TRANSFORMERS = {
+    "sd3": {"num_layers": 24, "num_attention_heads": 24, "caption_projection_dim": 1536},
+    "sd3.5-medium": {
+        "num_layers": 24,
+        "num_attention_heads": 24,
+        "caption_projection_dim": 1536,
+        "qk_norm": "rms_norm",
+        "dual_attention_layers": tuple(range(13)),
+        "pos_embed_max_size": 384,
+    },
+    "sd3.5-large": {
+        "num_layers": 38,
+        "num_attention_heads": 38,
+        "caption_projection_dim": 2432,
+        "qk_norm": "rms_norm",
+    },
+}
+SD3_COMMON = {
+    "sample_size": 128,
+    "patch_size": 2,
+    "in_channels": 16,
+    "out_channels": 16,
+    "attention_head_dim": 64,
+    "joint_attention_dim": 4096,
+    "pooled_projection_dim": 2048,
+    "pos_embed_max_size": 192,
+}
+SD3_VAE = {**FLUX_VAE, "scaling_factor": 1.5305, "shift_factor": 0.0609}
+
+
+def sd3_family(name: str) -> None:
+    root = HERE / name
+    write(
+        root,
+        "model_index.json",
+        {
+            "_class_name": "StableDiffusion3Pipeline",
+            "_diffusers_version": diffusers.__version__,
+            "feature_extractor": [None, None],
+            "image_encoder": [None, None],
+            "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
+            "text_encoder": ["transformers", "CLIPTextModelWithProjection"],
+            "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"],
+            "text_encoder_3": ["transformers", "T5EncoderModel"],
+            "tokenizer": ["transformers", "CLIPTokenizer"],
+            "tokenizer_2": ["transformers", "CLIPTokenizer"],
+            "tokenizer_3": ["transformers", "T5TokenizerFast"],
+            "transformer": ["diffusers", "SD3Transformer2DModel"],
+            "vae": ["diffusers", "AutoencoderKL"],
+        },
+    )
+    write(root / "scheduler", "scheduler_config.json", scheduler_config({"shift": 3.0}))
+    transformer = model_config(SD3Transformer2DModel, {**SD3_COMMON, **SD3_TRANSFORMERS[name]})
+    write(root / "transformer", "config.json", transformer)
+    write(root / "vae", "config.json", model_config(AutoencoderKL, SD3_VAE))
+    write(root / "text_encoder", "config.json", text_config(CLIP_L, "CLIPTextModelWithProjection", 49407))
+    clip_g = text_config(OPEN_CLIP_BIG_G, "CLIPTextModelWithProjection", 0)  # pads with "!" (id 0)
+    write(root / "text_encoder_2", "config.json", clip_g)
+    write(root / "text_encoder_3", "config.json", t5_config())
+    write(root / "tokenizer", "tokenizer_config.json", tokenizer_config("<|endoftext|>"))
+    write(root / "tokenizer_2", "tokenizer_config.json", tokenizer_config("!"))
+
+
 def main() -> None:
     flux_family("dev")
     flux_family("schnell")
+    for name in SD3_TRANSFORMERS:
+        sd3_family(name)
 
 
 if __name__ == "__main__":

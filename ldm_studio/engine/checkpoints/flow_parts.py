@@ -2,6 +2,7 @@
 user's choice (``--part NAME=PATH``, or remembered per model), or files beside it under ComfyUI's
 names (``ae.safetensors``, ``clip_l.safetensors``, ``t5xxl_fp16.safetensors``), also in the
 library's ``text_encoders/``, ``clip/`` and ``vae/`` folders. And the tokenizers, which no file holds.
+SD 3 files add CLIP-G (``clip_g.safetensors``) and their own VAE names (``family="sd3"``).
 """
 
 from __future__ import annotations
@@ -13,17 +14,20 @@ from typing import Any
 from ldm_studio.engine.checkpoints.tensors import TensorTable, read_safetensors_header
 from ldm_studio.engine.errors import ModelLoadError
 
-PARTS = ("clip_l", "t5xxl", "vae")
+PARTS = ("clip_l", "clip_g", "t5xxl", "vae")
+FAMILY_PARTS = {"flux": ("clip_l", "t5xxl", "vae"), "sd3": ("clip_l", "clip_g", "t5xxl", "vae")}
 TOKENIZER_PARTS = ("tokenizers", "t5_tokenizer")  # a diffusers FLUX / SD 3 folder; a T5 tokenizer folder
 PART_ALIASES = {"ae": "vae", "clip": "clip_l", "t5": "t5xxl"}
 INSIDE_PREFIXES = {
     "clip_l": ("text_encoders.clip_l.transformer.",),
+    "clip_g": ("text_encoders.clip_g.transformer.",),
     "t5xxl": ("text_encoders.t5xxl.transformer.",),
     "vae": ("vae.", "first_stage_model."),
 }
 COMFYUI_NAMES = {
     "vae": ("ae.safetensors", "flux_vae.safetensors", "ae.sft"),
     "clip_l": ("clip_l.safetensors",),
+    "clip_g": ("clip_g.safetensors",),
     "t5xxl": (
         "t5xxl_fp16.safetensors",
         "t5xxl_fp8_e4m3fn.safetensors",
@@ -31,13 +35,31 @@ COMFYUI_NAMES = {
         "t5xxl.safetensors",
     ),
 }
-LIBRARY_FOLDERS = {"vae": ("vae",), "clip_l": ("text_encoders", "clip"), "t5xxl": ("text_encoders", "clip")}
+LIBRARY_FOLDERS = {
+    "vae": ("vae",),
+    "clip_l": ("text_encoders", "clip"),
+    "clip_g": ("text_encoders", "clip"),
+    "t5xxl": ("text_encoders", "clip"),
+}
+SD3_VAE_NAMES = ("sd3_vae.safetensors", "sd3.5_vae.safetensors")  # FLUX's ae.safetensors would not fit
 LABELS = {
     "clip_l": "the CLIP-L text encoder (clip_l.safetensors)",
+    "clip_g": "the CLIP-G text encoder (clip_g.safetensors)",
     "t5xxl": "the T5-XXL text encoder (t5xxl_fp16.safetensors)",
     "vae": "the 16-channel FLUX VAE (ae.safetensors)",
 }
-CLI_NAMES = {"clip_l": "clip_l", "t5xxl": "t5xxl", "vae": "ae"}
+CLI_NAMES = {"clip_l": "clip_l", "clip_g": "clip_g", "t5xxl": "t5xxl", "vae": "ae"}
+SD3_LABELS = {"vae": "the 16-channel SD 3 VAE (sd3_vae.safetensors)"}
+SD3_CLI_NAMES = {"vae": "vae"}
+
+
+def label(part: str, family: str = "flux") -> str:
+    """How a part is named to the user; the VAE differs between FLUX and SD 3."""
+    return (SD3_LABELS if family == "sd3" else {}).get(part, LABELS[part])
+
+
+def cli_name(part: str, family: str = "flux") -> str:
+    return (SD3_CLI_NAMES if family == "sd3" else {}).get(part, CLI_NAMES[part])
 
 
 @dataclass(frozen=True)
@@ -67,35 +89,39 @@ def inside_prefix(table: TensorTable, part: str) -> str | None:
     return None
 
 
-def _beside(model: Path, part: str) -> Path | None:
+def _beside(model: Path, part: str, family: str = "flux") -> Path | None:
     folders = [model.parent] + [model.parent.parent / name for name in LIBRARY_FOLDERS[part]]
+    names = SD3_VAE_NAMES if family == "sd3" and part == "vae" else COMFYUI_NAMES[part]
     for folder in folders:
-        for name in COMFYUI_NAMES[part]:
+        for name in names:
             if (folder / name).is_file():
                 return folder / name
     return None
 
 
-def find_parts(model: Path, table: TensorTable, chosen: dict[str, Path]) -> dict[str, PartSource]:
+def find_parts(
+    model: Path, table: TensorTable, chosen: dict[str, Path], family: str = "flux"
+) -> dict[str, PartSource]:
     """Each part's source, inside the file first; a part found nowhere is left out."""
     found: dict[str, PartSource] = {}
-    for part in PARTS:
+    for part in FAMILY_PARTS[family]:
         prefix = inside_prefix(table, part)
         if prefix is not None:
             found[part] = PartSource(model, prefix, "inside")
         elif part in chosen:
             found[part] = PartSource(chosen[part], "", "chosen")
-        elif (file := _beside(model, part)) is not None:
+        elif (file := _beside(model, part, family)) is not None:
             found[part] = PartSource(file, "", "beside the model")
     return found
 
 
-def missing_sentence(model: Path, variant: str, missing: list[str]) -> str:
+def missing_sentence(model: Path, variant: str, missing: list[str], family: str = "flux") -> str:
     """What is missing and how to give it, as one sentence."""
-    needed = " and ".join(LABELS[part] for part in missing)
-    options = " ".join(f"--part {CLI_NAMES[part]}=PATH" for part in missing)
+    needed = " and ".join(label(part, family) for part in missing)
+    options = " ".join(f"--part {cli_name(part, family)}=PATH" for part in missing)
+    article = "an" if variant.startswith("SD") else "a"
     return (
-        f"{model.name} is a {variant} file without {needed}: put the file(s) beside it or in the "
+        f"{model.name} is {article} {variant} file without {needed}: put the file(s) beside it or in the "
         f"library's text_encoders/ and vae/ folders under those names, or choose them in the model's "
         f"settings (ldm-studio generate {options})"
     )

@@ -106,7 +106,17 @@ def describe_tensors(path: Path, table: TensorTable, file_type: str) -> ModelInf
 
             reason = flux_parts_status(path, table)[1]
             loadable = not reason
-        return ModelInfo(family=flow.family, loadable=loadable, reason=reason, parameters=parts, **common)
+        notes: tuple[str, ...] = ()
+        if flow.family == "sd3" and file_type == "safetensors":  # engine.checkpoints.sd3_single_file
+            from ldm_studio.engine.checkpoints.sd3_single_file import sd3_parts_status, t5_note
+
+            sources, reason = sd3_parts_status(path, table)
+            loadable = not reason
+            note = t5_note(sources) if loadable else ""  # SD 3 runs without T5, less faithfully
+            notes = (note,) if note else ()
+        return ModelInfo(
+            family=flow.family, loadable=loadable, reason=reason, parameters=parts, notes=notes, **common
+        )
     if any(name.startswith(UNET_PREFIX) for name in table.shapes):
         return _describe_full_model(path, table, common)
     family, reason = _classify_other(table)
