@@ -274,7 +274,10 @@ def metadata_from_chunks(chunks: dict[str, str], image_size: tuple[int, int]) ->
     fields: dict[str, Any] = {}
     source: Source = None
     for candidate, read in readers:
-        found = read()
+        try:
+            found = read()
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError):
+            found = None  # another tool's chunk we cannot make sense of: the next source, never a crash
         if found:
             fields, source = found, candidate
             break

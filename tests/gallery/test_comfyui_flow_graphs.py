@@ -461,3 +461,18 @@ def test_sd_graphs_are_left_to_the_sd_reader():
         read_flow_workflow({"nodes": [_node(3, "KSampler", [1, "fixed", 20, 7.0, "euler", "normal", 1])]})
         == {}
     )
+
+
+def test_a_png_with_junk_workflow_ids_reads_without_raising(tmp_path):
+    """Node ids or links that are objects (hand-edited or another tool's graph): no crash, no source."""
+    junk = [
+        {"nodes": [{"id": {}, "type": "KSampler", "widgets_values": [1]}], "links": [[{}, 1, 0, 2, 0, "M"]]},
+        {"nodes": [{"id": [1], "type": "KSampler"}], "links": [["a"]]},
+    ]
+    for number, workflow in enumerate(junk):
+        info = PngImagePlugin.PngInfo()
+        info.add_text("workflow", json.dumps(workflow))
+        path = tmp_path / f"junk-{number}.png"
+        Image.new("RGB", (8, 8)).save(path, pnginfo=info)
+        metadata = read_metadata(path)
+        assert metadata.source is None and (metadata.width, metadata.height) == (8, 8)
