@@ -18,15 +18,19 @@ from pathlib import Path
 from typing import Any
 
 FLOW_FAMILIES = ("sd3", "flux")
-# The names users know, onto diffusers' flow-matching schedulers. DPM++ 2M and UniPC have flow forms
-# in diffusers (use_flow_sigmas) but are not wired here yet: they are greyed out with that reason.
+# The names users know, onto diffusers' flow-matching schedulers. DPM++ 2M and UniPC are diffusers'
+# multistep solvers in their flow form (use_flow_sigmas, flow_prediction, the model's shift).
 FLOW_SAMPLERS = {
     "Euler": "FlowMatchEulerDiscreteScheduler",
     "Heun": "FlowMatchHeunDiscreteScheduler",
+    "DPM++ 2M": "DPMSolverMultistepScheduler",
+    "UniPC": "UniPCMultistepScheduler",
 }
+MULTISTEP_FLOW_SAMPLERS = ("DPM++ 2M", "UniPC")  # shift given as flow_shift, not FlowMatch's config
 DEFAULT_FLOW_SAMPLER = "Euler"
-NOT_FLOW_REASON = "a noise-prediction sampler: SD 3 and FLUX are flow-matching models (use Euler or Heun)"
-NOT_YET_REASON = "its flow-matching form is not wired up in LDM Studio yet (use Euler or Heun)"
+NOT_FLOW_REASON = (
+    "a noise-prediction sampler: SD 3 and FLUX are flow-matching models (use Euler, Heun, DPM++ 2M or UniPC)"
+)
 
 
 @dataclass(frozen=True)
@@ -92,12 +96,7 @@ def samplers_for(family: str, names: list[str]) -> dict[str, str]:
         return {name: "" for name in names}
     reasons = {}
     for name in names:
-        if name in FLOW_SAMPLERS:
-            reasons[name] = ""
-        elif name.startswith(("DPM++ 2M", "UniPC")):
-            reasons[name] = NOT_YET_REASON
-        else:
-            reasons[name] = NOT_FLOW_REASON
+        reasons[name] = "" if name in FLOW_SAMPLERS else NOT_FLOW_REASON
     return reasons
 
 
@@ -153,7 +152,10 @@ class FlowScheduler:
     def _build(self, config: dict[str, Any]) -> Any:
         import diffusers
 
-        return getattr(diffusers, FLOW_SAMPLERS[self.sampler]).from_config(config)
+        scheduler_class = getattr(diffusers, FLOW_SAMPLERS[self.sampler])
+        if self.sampler in MULTISTEP_FLOW_SAMPLERS:
+            return scheduler_class(**_multistep_config(config))
+        return scheduler_class.from_config(config)
 
     def __getattr__(self, name: str) -> Any:  # timesteps, sigmas, order, config, step_index, ...
         if name == "inner":
@@ -175,9 +177,9 @@ class FlowScheduler:
         """Before ``set_timesteps``: FLUX's mu for this many image tokens (and its own sigma list)."""
         self.pipeline_sigmas = pipeline_sigmas
         self.mu = calculate_shift(image_seq_len, self.base_config) if self.dynamic_shift else None
-        if self.mu is not None and self.sampler == "Heun":
-            # Heun's flow scheduler has no dynamic shifting; exp(mu) as a fixed shift is the same
-            # curve (exp(mu) / (exp(mu) + 1/t - 1) = s t / (1 + (s - 1) t) with s = exp(mu))
+        if self.mu is not None and self.sampler != "Euler":
+            # only Euler's flow scheduler takes mu; exp(mu) as a fixed shift is the same curve
+            # (exp(mu) / (exp(mu) + 1/t - 1) = s t / (1 + (s - 1) t) with s = exp(mu))
             self.inner = self._build(
                 {**self.base_config, "use_dynamic_shifting": False, "shift": math.exp(self.mu)}
             )
@@ -196,16 +198,38 @@ class FlowScheduler:
         return sample
 
     def add_noise(self, original: Any, noise: Any, timesteps: Any) -> Any:
-        return self.inner.scale_noise(original, timesteps, noise)
+        if hasattr(self.inner, "scale_noise"):  # FlowMatch schedulers
+            return self.inner.scale_noise(original, timesteps, noise)
+        return self.inner.add_noise(original, noise, timesteps)  # flow sigmas: (1 - s) x0 + s noise
+
+    def sigma_at(self, timestep: Any) -> float:
+        """The sigma of ``timestep``: t / 1000 for FlowMatch schedulers; the multistep solvers round
+        their timesteps to integers, so theirs is read from their own sigma list."""
+        if self.sampler in MULTISTEP_FLOW_SAMPLERS:
+            where = (self.inner.timesteps == timestep).nonzero()
+            if len(where):
+                return float(self.inner.sigmas[int(where[0])])
+        return float(timestep) / float(self.inner.config.num_train_timesteps)
 
     def step(self, model_output: Any, timestep: Any, sample: Any, **options: Any) -> FlowStepOutput:
         options.pop("return_dict", None)
-        if self.sampler == "Heun":
+        if self.sampler in ("Heun", "UniPC"):  # deterministic steps that take no generator
             options.pop("generator", None)
-        sigma = float(timestep) / float(self.inner.config.num_train_timesteps)
-        x0 = sample - sigma * model_output.to(sample.dtype)
+        x0 = sample - self.sigma_at(timestep) * model_output.to(sample.dtype)
         prev = self.inner.step(model_output, timestep, sample, return_dict=False, **options)[0]
         return FlowStepOutput(prev, x0)
+
+
+def _multistep_config(config: dict[str, Any]) -> dict[str, Any]:
+    """DPM-Solver++ / UniPC in their flow form with the model's fixed shift (dynamic shifting is
+    given as a fixed exp(mu) by ``prepare``, as for Heun)."""
+    return {
+        "num_train_timesteps": int(config.get("num_train_timesteps", 1000)),
+        "use_flow_sigmas": True,
+        "prediction_type": "flow_prediction",
+        "flow_shift": float(config.get("shift", 1.0) or 1.0),
+        "solver_order": 2,
+    }
 
 
 def flow_scheduler(sampler: str, base_config: dict[str, Any], schedule: str = "Automatic") -> FlowScheduler:

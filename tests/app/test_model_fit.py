@@ -14,7 +14,7 @@ from ldm_studio.app.model_fit import (
     fit_for,
     fitted_request,
 )
-from ldm_studio.engine.flow_models import NOT_FLOW_REASON, NOT_YET_REASON, FlowVariant
+from ldm_studio.engine.flow_models import NOT_FLOW_REASON, FlowVariant
 from ldm_studio.engine.hires_request import HiresFix
 from ldm_studio.engine.request import GenerationRequest
 from ldm_studio.engine.samplers import sampler_names
@@ -29,10 +29,9 @@ SD35 = FlowVariant("sd3", "SD 3.5 Medium", guidance_embedded=False, uses_cfg=Tru
 def test_a_flow_model_offers_flow_samplers_and_greys_the_rest_with_reasons():
     fit = fit_for("flux", FLUX_DEV)
     usable = [name for name in sampler_names() if not fit.sampler_reason(name)]
-    assert usable == ["Euler", "Heun"]
+    assert sorted(usable) == ["DPM++ 2M", "Euler", "Heun", "UniPC"]
     assert fit.sampler_reason("Euler a") == fit.sampler_reason("LCM") == NOT_FLOW_REASON
-    assert fit.sampler_reason("DPM++ 2M SDE Karras")
-    assert fit.sampler_reason("DPM++ 2M") == fit.sampler_reason("UniPC") == NOT_YET_REASON
+    assert fit.sampler_reason("DPM++ 2M SDE Karras") == fit.sampler_reason("DPM++ 2M SDE") == NOT_FLOW_REASON
     assert (fit.default_sampler, fit.size_step, fit.family_label) == ("Euler", 16, "FLUX.1 dev")
     assert fit.schedule_reason and fit.flow
 

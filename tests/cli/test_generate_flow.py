@@ -21,7 +21,7 @@ def test_generate_and_info_with_a_flux_folder(tmp_path, capsys):
     assert "Sampler: Euler, CFG scale: 1, Seed: 3, Size: 32x32" in parameters
     assert "Distilled CFG Scale: 3.5" in parameters
     # a noise-prediction sampler: one line that names the ones that work
-    assert main([*base, *size, "--sampler", "DPM++ 2M", "--out", str(tmp_path / "no")]) != 0
-    assert "choose one of Euler, Heun" in capsys.readouterr().err
+    assert main([*base, *size, "--sampler", "Euler a", "--out", str(tmp_path / "no")]) != 0
+    assert "choose one of Euler, Heun, DPM++ 2M, UniPC" in capsys.readouterr().err
     assert main(["info", str(folder)]) == 0
     assert "FLUX.1" in capsys.readouterr().out

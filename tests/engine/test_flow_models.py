@@ -193,8 +193,8 @@ def test_noise_prediction_samplers_are_refused_in_words(flow_models):
     result = generate(flow_models["sd3"], request_for(sampler="Euler a"))
     assert "does not work with flow-matching models" in result.message
     reasons = samplers_for("flux", sampler_names())
-    assert reasons["Euler"] == reasons["Heun"] == ""
-    assert "not wired up" in reasons["DPM++ 2M"]
+    assert reasons["Euler"] == reasons["Heun"] == reasons["DPM++ 2M"] == reasons["UniPC"] == ""
+    assert "noise-prediction sampler" in reasons["DPM++ 2M SDE"]
     assert "noise-prediction sampler" in reasons["Euler a"]
     assert all(reason == "" for reason in samplers_for("sd1", sampler_names()).values())
 

@@ -140,8 +140,8 @@ def noise_level(scheduler: Any, timesteps: torch.Tensor, next_call: int) -> floa
     """VP-equivalent sigma of the latents about to enter model call ``next_call`` (0 at the end)."""
     if next_call >= len(timesteps):
         return 0.0
-    if hasattr(scheduler, "prepare"):  # flow matching (engine.flow_models): its sigma is t / 1000
-        return float(timesteps[next_call]) / float(scheduler.config.num_train_timesteps)
+    if hasattr(scheduler, "sigma_at"):  # flow matching (engine.flow_models): about t / 1000
+        return scheduler.sigma_at(timesteps[next_call])
     if sigma_space(scheduler) and getattr(scheduler, "step_index", None) is not None:
         return float(scheduler.sigmas[scheduler.step_index])
     alpha = float(scheduler.alphas_cumprod[int(round(float(timesteps[next_call])))])
