@@ -203,10 +203,13 @@ def test_unsupported_lycoris_types_are_refused_by_name(suffix, type_name):
         lora_from_tensors(tensors, "odd")
 
 
-def test_transformer_lora_is_refused_naming_the_model_kind():
-    tensors = {"transformer.single_transformer_blocks.0.attn.to_q.lora_A.weight": torch.zeros(4, 16)}
-    with pytest.raises(LoraError, match="flux is a LoRA for a transformer model"):
-        lora_from_tensors(tensors, "flux")
+def test_a_transformer_lora_is_read_and_a_half_one_refused_in_words():
+    """FLUX / SD 3 LoRAs in diffusers' names are read (tests/engine/test_flow_lora.py applies them)."""
+    down = {"transformer.single_transformer_blocks.0.attn.to_q.lora_A.weight": torch.zeros(4, 16)}
+    with pytest.raises(LoraError, match="incomplete: .* has no up factor"):
+        lora_from_tensors(down, "flux")
+    whole = {**down, "transformer.single_transformer_blocks.0.attn.to_q.lora_B.weight": torch.zeros(16, 4)}
+    assert lora_from_tensors(whole, "flux").layers
 
 
 def test_incomplete_and_mismatched_factors_are_refused_in_words():

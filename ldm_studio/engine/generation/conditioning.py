@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ldm_studio.engine.generation.networks import PreparedNetworks, prepare_networks
+from ldm_studio.engine.generation.networks import PreparedNetworks, prepare_flow_networks, prepare_networks
 
 # re-exported: the stages import them from here
 from ldm_studio.engine.generation.text_conditioning import (  # noqa: E402, F401
@@ -151,7 +151,8 @@ def condition(
     if model.family in ("sd3", "flux"):  # transformer families: their own encoders (flow_conditioning)
         from ldm_studio.engine.generation.flow_conditioning import condition_flow
 
-        return condition_flow(model, request, guided), PreparedNetworks()
+        networks = prepare_flow_networks(model, request, library)
+        return condition_flow(model, request, guided), networks
     positive = parse_prompt(request.prompt, request.steps)
     negative = parse_prompt(request.negative_prompt, request.steps, negative=True)
     texts = [*positive.texts, *negative.texts]

@@ -27,10 +27,6 @@ def check_plain_prompt(request: GenerationRequest) -> None:
         parsed = parse_prompt(text, request.steps)
         if parsed.unsupported:
             raise GenerationError(parsed.unsupported)
-        if parsed.networks:
-            raise GenerationError(
-                "LoRA tags (<lora:…>) are not supported for SD 3 and FLUX models yet; remove the tag."
-            )
 
 
 @torch.no_grad()

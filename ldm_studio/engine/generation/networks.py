@@ -20,7 +20,7 @@ from ldm_studio.engine.lora import HashCache, LoraStack, ModelParts
 from ldm_studio.engine.lora.hashing import short_hash
 from ldm_studio.engine.lora.library import lora_sha256
 from ldm_studio.engine.networks import NETWORK_FILES_KEY, NetworkLibrary
-from ldm_studio.engine.prompts import Embedding, ExtraNetworkTag
+from ldm_studio.engine.prompts import Embedding, ExtraNetworkTag, parse_prompt
 from ldm_studio.engine.request import GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,17 @@ def prepare_networks(
         changed,
         signature,
     )
+
+
+def prepare_flow_networks(
+    model: LoadedModel, request: GenerationRequest, library: NetworkLibrary | None = None
+) -> PreparedNetworks:
+    """SD 3 / FLUX: the prompt's LoRAs, as for SD models (no embeddings: none are made for their encoders)."""
+    tags = parse_prompt(request.prompt, request.steps).networks
+    networks = prepare_networks(model, request, tags, [], library)
+    if networks.text_encoders_changed:
+        model.embeddings.clear()  # flow encodings are cached by prompt text, which says nothing of weights
+    return networks
 
 
 def _read_embeddings(

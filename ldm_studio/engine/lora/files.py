@@ -18,7 +18,8 @@ import torch
 
 from ldm_studio.engine.errors import ModelLoadError
 from ldm_studio.engine.lora.errors import LoraError
-from ldm_studio.engine.lora.naming import KOHYA_PREFIXES, TE1, TE2, UNET
+from ldm_studio.engine.lora.flux_names import flux_to_diffusers, is_flux_layout
+from ldm_studio.engine.lora.naming import KOHYA_PREFIXES, TE1, TE2, TRANSFORMER, UNET
 from ldm_studio.engine.lora.network import (
     FULL,
     LOHA,
@@ -67,12 +68,11 @@ _DOTTED_FACTORS = [
 ]
 _WHICH = {"A": "down", "B": "up", "down": "down", "up": "up", "alpha": "alpha"}
 _OLD_TEXT_PROJECTIONS = {"to_q": "q_proj", "to_k": "k_proj", "to_v": "v_proj", "to_out": "out_proj"}
-DOTTED_PREFIXES = {"unet.": UNET, "text_encoder.": TE1, "text_encoder_2.": TE2}
+DOTTED_PREFIXES = {"unet.": UNET, "text_encoder.": TE1, "text_encoder_2.": TE2, "transformer.": TRANSFORMER}
 _UNET_ROOTS = ("down_blocks.", "mid_block.", "up_blocks.", "conv_in", "conv_out", "time_embedding.")
 # Roots of networks this engine does not run; a LoRA for them is refused by name.
 FOREIGN_PREFIXES = {
-    "transformer.": "a transformer model (SD3, FLUX or similar)",
-    "lora_transformer_": "a transformer model (SD3 or similar)",
+    "lora_transformer_": "SD 3 in kohya's names, which cannot be mapped yet (a diffusers-format file works)",
     "lora_te3_": "a model with a T5 text encoder (SD3 or similar)",
     "lycoris_": "a model other than Stable Diffusion 1.x/2.x/XL",
 }
@@ -145,11 +145,14 @@ def lora_from_tensors(
     metadata = dict(metadata or {})
     if not tensors:
         raise LoraError(f"{name} holds no tensors: it is not a LoRA")
+    if is_flux_layout(tensors):
+        tensors = flux_to_diffusers(tensors, name)
     for key in tensors:
         for prefix, what in FOREIGN_PREFIXES.items():
             if key.startswith(prefix):
                 raise LoraError(
-                    f"{name} is a LoRA for {what}; LDM Studio applies LoRAs to SD 1.x, 2.x and SDXL"
+                    f"{name} is a LoRA for {what}; "
+                    "LDM Studio applies LoRAs to SD 1.x, 2.x, SDXL, SD 3 and FLUX.1"
                 )
     groups: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
     kinds: dict[tuple[str, str], set[str]] = {}

@@ -12,17 +12,32 @@ from dataclasses import dataclass, field
 
 from ldm_studio.engine.catalog import family_label
 from ldm_studio.engine.lora.errors import LoraError
-from ldm_studio.engine.lora.naming import PART_LABELS, TE1, TE2, UNET, ModelParts, ModuleIndex, Target
+from ldm_studio.engine.lora.naming import (
+    PART_LABELS,
+    TE1,
+    TE2,
+    TRANSFORMER,
+    UNET,
+    ModelParts,
+    ModuleIndex,
+    Target,
+)
 from ldm_studio.engine.lora.network import LoraNetwork
 
 # The width of the text a UNet's cross-attention reads, and of the first text encoder, per family.
 FAMILY_BY_CONTEXT_WIDTH = {768: "sd1", 1024: "sd2", 2048: "sdxl"}
 FAMILY_BY_TEXT_WIDTH = {768: "sd1", 1024: "sd2"}
+# Families whose LoRAs are told apart: one made for another of these is refused.
+KNOWN_FAMILIES = ("sd1", "sd2", "sdxl", "sd3", "flux")
 
 
 def family_from_metadata(metadata: dict[str, str]) -> str:
     """The base family kohya's ``ss_*`` or SAI's ``modelspec.*`` keys name, or ""."""
     architecture = metadata.get("modelspec.architecture", "")
+    if architecture.startswith("flux-1"):
+        return "flux"
+    if architecture.startswith("stable-diffusion-v3"):
+        return "sd3"
     if architecture.startswith("stable-diffusion-xl"):
         return "sdxl"
     if architecture.startswith("stable-diffusion-v2"):
@@ -32,6 +47,10 @@ def family_from_metadata(metadata: dict[str, str]) -> str:
     version = metadata.get("ss_base_model_version", "")
     if version.startswith("ldm_studio"):  # what our trainer writes for LDM Studio's own models
         return "ldm-studio"
+    if version.startswith("flux1"):
+        return "flux"
+    if version.startswith("sd3"):
+        return "sd3"
     if version.startswith("sdxl"):
         return "sdxl"
     if version.startswith("sd_v2") or metadata.get("ss_v2") == "True":
@@ -43,6 +62,10 @@ def family_from_metadata(metadata: dict[str, str]) -> str:
 
 def family_from_layers(network: LoraNetwork) -> str:
     """The family the layer shapes betray: a second text encoder, or the text widths layers read."""
+    if network.count(TRANSFORMER):
+        # FLUX alone has single-stream blocks; joint blocks alone could be SD 3's or FLUX's
+        names = [name for part, name in network.layers if part == TRANSFORMER]
+        return "flux" if any("single_transformer_blocks" in name for name in names) else ""
     if network.count(TE2):
         return "sdxl"
     for (part, name), layer in network.layers.items():
@@ -95,6 +118,11 @@ def _made_for(made_for: str, model_family: str) -> str:
     return f"{text}, the loaded model is {family_label(model_family)}" if model_family else text
 
 
+def _quantised(target: Target) -> bool:
+    # diffusers' GGUFParameter holds raw quantised blocks (its shape is bytes, not weights)
+    return type(target.module.weight).__name__ == "GGUFParameter"
+
+
 def fit_lora(
     network: LoraNetwork,
     index: ModuleIndex,
@@ -107,7 +135,7 @@ def fit_lora(
     name = network.name
     model_family = model_family or parts.family
     made_for = lora_family(network)
-    if made_for and model_family in FAMILY_BY_CONTEXT_WIDTH.values() and made_for != model_family:
+    if made_for and model_family in KNOWN_FAMILIES and made_for != model_family:
         raise LoraError(
             f"{name} is a LoRA for {_label(made_for)}, but the loaded model is {_label(model_family)}: "
             f"choose a LoRA made for {_label(model_family)}"
@@ -121,6 +149,11 @@ def fit_lora(
         target = index.find(part, layer_name) if part in present else None
         if target is None:
             unmatched.setdefault(part, []).append(layer_name)
+        elif _quantised(target):
+            raise LoraError(
+                f"{name} cannot be applied: this model's transformer is GGUF-quantised, whose weights "
+                "cannot be patched; use an unquantised (safetensors) model for LoRAs"
+            )
         elif not layer.fits(tuple(target.weight.shape)):
             misfits.append(
                 f"{layer_name} changes a {'×'.join(map(str, layer.delta_shape()))} weight where the "

@@ -23,7 +23,9 @@ import torch
 from torch import nn
 
 UNET, TE1, TE2 = "unet", "te1", "te2"
-PART_LABELS = {UNET: "UNet", TE1: "text encoder", TE2: "second text encoder"}
+TRANSFORMER = "transformer"  # SD 3 / FLUX: the denoiser is a transformer, not a UNet
+DENOISERS = (UNET, TRANSFORMER)
+PART_LABELS = {UNET: "UNet", TE1: "text encoder", TE2: "second text encoder", TRANSFORMER: "transformer"}
 KOHYA_PREFIXES = {"lora_unet_": UNET, "lora_te_": TE1, "lora_te1_": TE1, "lora_te2_": TE2}
 
 # What A1111 and ComfyUI call SD 1.x / 2.x / SDXL, by the width of the text encoder(s).
@@ -53,16 +55,20 @@ _UNET_TOP_LEVEL_LDM_NAMES = {
 class ModelParts:
     """The networks a LoRA can change: the UNet and the text encoder(s), in the pipeline's order."""
 
-    unet: nn.Module
+    unet: nn.Module  # the denoiser: a UNet, or SD 3's / FLUX's transformer (then denoiser is TRANSFORMER)
     text_encoders: tuple[nn.Module, ...] = ()
+    denoiser: str = UNET
 
     @classmethod
     def from_pipe(cls, pipe: Any) -> ModelParts:
         encoders = (getattr(pipe, "text_encoder", None), getattr(pipe, "text_encoder_2", None))
-        return cls(pipe.unet, tuple(encoder for encoder in encoders if encoder is not None))
+        encoders = tuple(encoder for encoder in encoders if encoder is not None)
+        if getattr(pipe, "unet", None) is None and getattr(pipe, "transformer", None) is not None:
+            return cls(pipe.transformer, encoders, TRANSFORMER)
+        return cls(pipe.unet, encoders)
 
     def named(self) -> dict[str, nn.Module]:
-        parts = {UNET: self.unet}
+        parts = {self.denoiser: self.unet}
         for name, encoder in zip((TE1, TE2), self.text_encoders, strict=False):
             parts[name] = encoder
         return parts
@@ -173,7 +179,7 @@ class ModuleIndex:
                     ldm = ldm_path(path, prefixes)
                     if ldm:
                         names.add(ldm)
-                else:
+                elif part != TRANSFORMER:
                     names.add(_text_model_path(network, path))
                 for name in names:
                     index.aliases[(part, name)] = key

@@ -23,7 +23,7 @@ import torch
 from ldm_studio.engine.lora.errors import LoraError
 from ldm_studio.engine.lora.files import LoraFileCache
 from ldm_studio.engine.lora.fit import LoraFit, fit_lora
-from ldm_studio.engine.lora.naming import UNET, ModelParts, ModuleIndex, Target
+from ldm_studio.engine.lora.naming import DENOISERS, ModelParts, ModuleIndex, Target
 from ldm_studio.engine.lora.network import LayerPatch, LoraNetwork
 
 LayerKey = tuple[str, str]  # (part, module path)
@@ -42,7 +42,7 @@ class LoraUse:
         return self.text_encoder_weight if self.unet_weight is None else self.unet_weight
 
     def weight_for(self, part: str) -> float:
-        return self.unet if part == UNET else self.text_encoder_weight
+        return self.unet if part in DENOISERS else self.text_encoder_weight
 
 
 UseLike = LoraUse | tuple
@@ -69,7 +69,7 @@ class ApplyReport:
 
     @property
     def text_encoders_changed(self) -> bool:
-        return any(part != UNET for part in self.changed_parts)
+        return any(part not in DENOISERS for part in self.changed_parts)
 
 
 def _network_key(network: LoraNetwork) -> str:
