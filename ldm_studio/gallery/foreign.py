@@ -164,9 +164,6 @@ def read_comfyui_prompt(graph: Any) -> dict[str, Any]:
         name = api.inputs(loader).get("ckpt_name") or api.inputs(loader).get("unet_name")
         if isinstance(name, str):
             fields["model_name"] = name
-    from ldm_studio.gallery.comfyui_flow import flow_fields  # imported here: it builds on this module
-
-    fields.update(flow_fields(api, sampler))  # SD 3 / FLUX nodes: custom sampling, FluxGuidance, shift
     return fields
 
 
@@ -206,10 +203,6 @@ def read_comfyui_workflow(workflow: Any) -> dict[str, Any]:
     """Fields from ComfyUI's UI-format ``workflow`` (used when the ``prompt`` chunk is missing)."""
     if not isinstance(workflow, dict) or not isinstance(workflow.get("nodes"), list):
         return {}
-    from ldm_studio.gallery.comfyui_flow import read_flow_workflow  # imported here: it builds on this module
-
-    if flow := read_flow_workflow(workflow):  # SD 3 / FLUX graphs, read as their API form
-        return flow
     nodes = {node.get("id"): node for node in workflow["nodes"] if isinstance(node, dict)}
     # links: [link_id, from_node, from_slot, to_node, to_slot, type]
     link_sources = {
