@@ -268,10 +268,11 @@ def test_shipped_sd3_configs_are_the_published_sizes():
 def test_shipped_tokenizers_pad_as_sd3s_and_are_checked(sd3):
     """No tokenizers part: the shipped CLIP vocabulary loads, CLIP-L padding with its end token and
     CLIP-G with "!" (id 0); the tiny encoders embed far fewer tokens, which is said in words."""
-    from ldm_studio.engine.checkpoints.sd3_single_file import _clip_tokenizer, sd3_config_folder
+    from ldm_studio.engine.checkpoints.flow_parts import clip_tokenizer
+    from ldm_studio.engine.checkpoints.sd3_single_file import sd3_config_folder
 
     folder = sd3_config_folder("SD 3.5 Large")
-    clip_l, clip_g = _clip_tokenizer({}, folder, "tokenizer"), _clip_tokenizer({}, folder, "tokenizer_2")
+    clip_l, clip_g = clip_tokenizer({}, folder, "tokenizer"), clip_tokenizer({}, folder, "tokenizer_2")
     assert (len(clip_l), clip_l.pad_token_id, clip_g.pad_token_id) == (49408, clip_l.eos_token_id, 0)
     with pytest.raises(ModelLoadError) as raised:
         load_model(sd3["sd3"]["set"], device="cpu", dtype="float32")

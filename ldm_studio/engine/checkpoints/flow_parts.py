@@ -16,6 +16,15 @@ from ldm_studio.engine.errors import ModelLoadError
 
 PARTS = ("clip_l", "clip_g", "t5xxl", "vae")
 FAMILY_PARTS = {"flux": ("clip_l", "t5xxl", "vae"), "sd3": ("clip_l", "clip_g", "t5xxl", "vae")}
+# SD 3 runs without T5 (less faithfully); FLUX reads its prompt with it
+REQUIRED_PARTS = {"flux": ("clip_l", "t5xxl", "vae"), "sd3": ("clip_l", "clip_g", "vae")}
+FAMILY_NAMES = {"flux": "FLUX.1", "sd3": "SD 3"}
+KIND_MARKERS = {  # a tensor each kind of part has (prefix removed), to tell a wrong file
+    "clip_l": ("text_model.embeddings.token_embedding.weight", "embeddings.token_embedding.weight"),
+    "clip_g": ("text_projection.weight",),  # CLIP-G always carries its projection; SD 3's CLIP-L does not
+    "t5xxl": ("encoder.block.0.layer.0.SelfAttention.q.weight",),
+    "vae": ("decoder.conv_out.weight",),
+}
 TOKENIZER_PARTS = ("tokenizers", "t5_tokenizer")  # a diffusers FLUX / SD 3 folder; a T5 tokenizer folder
 PART_ALIASES = {"ae": "vae", "clip": "clip_l", "t5": "t5xxl"}
 INSIDE_PREFIXES = {
@@ -60,6 +69,11 @@ def label(part: str, family: str = "flux") -> str:
 
 def cli_name(part: str, family: str = "flux") -> str:
     return (SD3_CLI_NAMES if family == "sd3" else {}).get(part, CLI_NAMES[part])
+
+
+def with_article(name: str) -> str:
+    """ "a FLUX.1 dev", "an SD 3.5 Large": the article as the name is read aloud."""
+    return f"{'an' if name.startswith('SD') else 'a'} {name}"
 
 
 @dataclass(frozen=True)
@@ -119,12 +133,41 @@ def missing_sentence(model: Path, variant: str, missing: list[str], family: str 
     """What is missing and how to give it, as one sentence."""
     needed = " and ".join(label(part, family) for part in missing)
     options = " ".join(f"--part {cli_name(part, family)}=PATH" for part in missing)
-    article = "an" if variant.startswith("SD") else "a"
     return (
-        f"{model.name} is {article} {variant} file without {needed}: put the file(s) beside it or in the "
+        f"{model.name} is {with_article(variant)} file without {needed}: put the file(s) beside it or in the "
         f"library's text_encoders/ and vae/ folders under those names, or choose them in the model's "
         f"settings (ldm-studio generate {options})"
     )
+
+
+def parts_status(
+    path: Path, table: TensorTable, chosen: dict[str, Any] | None, family: str
+) -> tuple[dict[str, PartSource], str]:
+    """(sources of the parts, "" or the sentence that says what is missing) for a FLUX.1 or SD 3
+    single file: remembered choices, then this call's, then what lies inside or beside it."""
+    from ldm_studio.engine.checkpoints.settings import get_model_settings
+    from ldm_studio.engine.flow_files import describe_flow_file
+
+    flow = describe_flow_file(table.shapes)
+    if flow is None or flow.family != family:
+        raise ModelLoadError(f"{path.name} is not {with_article(FAMILY_NAMES[family])} file")
+    if flow.layout == "diffusers":
+        return {}, (
+            f"{path.name} is {with_article(flow.variant)} transformer saved in diffusers' layout; open the "
+            "diffusers folder it came from (the one with model_index.json) instead"
+        )
+    remembered = normalise_parts(get_model_settings(path).get("parts"))
+    sources = find_parts(path, table, {**remembered, **normalise_parts(chosen)}, family=family)
+    missing = [part for part in REQUIRED_PARTS[family] if part not in sources]
+    return sources, missing_sentence(path, flow.variant, missing, family=family) if missing else ""
+
+
+def check_kind(part: str, source: PartSource, shapes: dict[str, tuple[int, ...]], family: str) -> None:
+    """ModelLoadError with a sentence when ``source`` holds another kind of part than ``part``."""
+    if not any(marker in shapes for marker in KIND_MARKERS[part]):
+        where = source.file.name if source.origin != "inside" else f"the part of {source.file.name}"
+        option = f"--part {cli_name(part, family)}=PATH"
+        raise ModelLoadError(f"{where} is not {label(part, family)}: choose that file with {option}")
 
 
 def part_table(source: PartSource, part: str) -> dict[str, tuple[int, ...]]:
@@ -153,15 +196,32 @@ def t5_tokenizer_source(chosen: dict[str, Path]) -> Path | None:
     return shipped if (shipped / "tokenizer.json").is_file() else None
 
 
-def clip_tokenizer_source(chosen: dict[str, Path]) -> Path | None:
-    """A diffusers folder's tokenizer/ when the user gave one (``--part tokenizers=FOLDER``), else None
-    (the shipped CLIP vocabulary)."""
+def clip_tokenizer_source(chosen: dict[str, Path], sub: str = "tokenizer") -> Path | None:
+    """A diffusers folder's ``sub`` tokenizer (SD 3's CLIP-G: tokenizer_2) when the user gave one
+    (``--part tokenizers=FOLDER``), else None (the shipped CLIP vocabulary)."""
     folder = chosen.get("tokenizers")
-    if folder is not None and any(
-        (folder / "tokenizer" / name).is_file() for name in ("vocab.json", "tokenizer.json")
-    ):
-        return folder / "tokenizer"
+    if folder is not None and any((folder / sub / n).is_file() for n in ("vocab.json", "tokenizer.json")):
+        return folder / sub
     return None
+
+
+def clip_tokenizer(chosen: dict[str, Path], config_folder: Path, sub: str = "tokenizer") -> Any:
+    """The user's diffusers tokenizer, else the shipped CLIP vocabulary with ``config_folder``'s
+    ``sub``/tokenizer_config.json (which sets the padding: SD 3's CLIP-G pads with "!")."""
+    import shutil
+    import tempfile
+
+    from transformers import CLIPTokenizer
+
+    from ldm_studio.engine.checkpoints.configs import add_clip_vocabulary
+
+    source = clip_tokenizer_source(chosen, sub)
+    if source is not None:
+        return CLIPTokenizer.from_pretrained(source, local_files_only=True)
+    with tempfile.TemporaryDirectory(prefix="ldm-studio-clip-") as temporary:
+        folder = Path(temporary)
+        shutil.copyfile(config_folder / sub / "tokenizer_config.json", folder / "tokenizer_config.json")
+        return CLIPTokenizer.from_pretrained(add_clip_vocabulary(folder), local_files_only=True)
 
 
 NO_T5_TOKENIZER = (

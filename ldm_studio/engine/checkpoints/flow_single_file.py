@@ -17,59 +17,21 @@ from ldm_studio.engine.catalog import GGUF_SUFFIX
 from ldm_studio.engine.checkpoints import flow_configs
 from ldm_studio.engine.checkpoints.flow_gguf import load_gguf_transformer, read_gguf_table
 from ldm_studio.engine.checkpoints.flow_parts import (
-    CLI_NAMES,
     LABELS,
     NO_T5_TOKENIZER,
     PartSource,
-    clip_tokenizer_source,
-    find_parts,
-    missing_sentence,
+    check_kind,
+    clip_tokenizer,
     normalise_parts,
     part_table,
+    parts_status,
     t5_tokenizer_source,
 )
 from ldm_studio.engine.checkpoints.flux_keys import convert_flux_transformer
 from ldm_studio.engine.checkpoints.layout import LayoutError
-from ldm_studio.engine.checkpoints.tensors import TensorTable, read_safetensors_header
+from ldm_studio.engine.checkpoints.tensors import read_safetensors_header
 from ldm_studio.engine.errors import ModelLoadError
 from ldm_studio.engine.flow_files import FlowFile, _transformer_keys, describe_flow_file
-
-KIND_MARKERS = {  # a tensor each kind of part has (prefix removed), to tell a wrong file
-    "clip_l": ("embeddings.token_embedding.weight", "text_model.embeddings.token_embedding.weight"),
-    "t5xxl": ("encoder.block.0.layer.0.SelfAttention.q.weight",),
-    "vae": ("decoder.conv_out.weight",),
-}
-
-
-def flux_parts_status(
-    path: Path, table: TensorTable, chosen: dict[str, Any] | None = None
-) -> tuple[dict, str]:
-    """(sources of the parts, "" or the sentence that says what is missing) for a FLUX.1 file."""
-    from ldm_studio.engine.checkpoints.settings import get_model_settings
-
-    flow = describe_flow_file(table.shapes)
-    if flow is None or flow.family != "flux":
-        raise ModelLoadError(f"{path.name} is not a FLUX.1 file")
-    if flow.layout == "diffusers":
-        return {}, (
-            f"{path.name} is a FLUX.1 transformer saved in diffusers' layout; open the diffusers folder "
-            "it came from (the one with model_index.json) instead"
-        )
-    remembered = normalise_parts(get_model_settings(path).get("parts"))
-    given = {**remembered, **normalise_parts(chosen)}
-    sources = find_parts(path, table, given)
-    missing = [part for part in ("clip_l", "t5xxl", "vae") if part not in sources]
-    if missing:
-        return sources, missing_sentence(path, flow.variant, missing)
-    return sources, ""
-
-
-def _check_kind(part: str, source: PartSource, shapes: dict[str, tuple[int, ...]]) -> None:
-    if not any(marker in shapes for marker in KIND_MARKERS[part]):
-        where = source.file.name if source.origin != "inside" else f"the part of {source.file.name}"
-        raise ModelLoadError(
-            f"{where} is not {LABELS[part]}: choose that file with --part {CLI_NAMES[part]}=PATH"
-        )
 
 
 def _tensors(source: PartSource, dtype: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -115,28 +77,12 @@ def _assign(model_class: Any, config: Any, state: dict[str, Any], label: str, *,
 
 
 def _tokenizers(chosen: dict[str, Path], config_folder: Path) -> tuple[Any, Any]:
-    import shutil
-    import tempfile
-
-    from transformers import CLIPTokenizer
-
-    from ldm_studio.engine.checkpoints.configs import add_clip_vocabulary
     from ldm_studio.engine.t5_tokenizer import load_t5_tokenizer
 
-    clip_folder = clip_tokenizer_source(chosen)
-    if clip_folder is not None:
-        clip = CLIPTokenizer.from_pretrained(clip_folder, local_files_only=True)
-    else:
-        with tempfile.TemporaryDirectory(prefix="ldm-studio-clip-") as temporary:
-            folder = Path(temporary)
-            shutil.copyfile(
-                config_folder / "tokenizer" / "tokenizer_config.json", folder / "tokenizer_config.json"
-            )
-            clip = CLIPTokenizer.from_pretrained(add_clip_vocabulary(folder), local_files_only=True)
     t5_folder = t5_tokenizer_source(chosen)
     if t5_folder is None:
         raise ModelLoadError(NO_T5_TOKENIZER)
-    return clip, load_t5_tokenizer(t5_folder)
+    return clip_tokenizer(chosen, config_folder), load_t5_tokenizer(t5_folder)
 
 
 def _check_vocabulary(tokenizer: Any, rows: int, part: str, source: PartSource) -> None:
@@ -173,7 +119,7 @@ def load_flux_single_file(path: Path, torch_dtype: Any = None, chosen: dict[str,
     path = Path(path).expanduser()
     gguf = path.suffix.lower() == GGUF_SUFFIX
     table = read_gguf_table(path) if gguf else read_safetensors_header(path)
-    sources, problem = flux_parts_status(path, table, chosen)
+    sources, problem = parts_status(path, table, chosen, "flux")
     if problem:
         raise ModelLoadError(problem)
     flow: FlowFile = describe_flow_file(table.shapes)  # type: ignore[assignment]
@@ -182,7 +128,7 @@ def load_flux_single_file(path: Path, torch_dtype: Any = None, chosen: dict[str,
     folder = flow_configs.flux_config_folder(flow.variant == "FLUX.1 dev")
     shapes = {part: part_table(source, part) for part, source in sources.items()}
     for part, source in sources.items():
-        _check_kind(part, source, shapes[part])
+        check_kind(part, source, shapes[part], "flux")
     clip_tokenizer, t5_tokenizer = _tokenizers(given, folder)
     try:
         if gguf:  # weights kept quantised (engine.checkpoints.flow_gguf)

@@ -100,20 +100,16 @@ def describe_tensors(path: Path, table: TensorTable, file_type: str) -> ModelInf
         return describe_gguf(path, table, flow, common)
     if flow is not None:
         parts = {"transformer": table.numel()}
-        loadable, reason = False, flow.reason
-        if flow.family == "flux" and file_type == "safetensors":  # engine.checkpoints.flow_single_file
-            from ldm_studio.engine.checkpoints.flow_single_file import flux_parts_status
+        loadable, reason, notes = False, flow.reason, ()
+        if file_type == "safetensors":  # engine.checkpoints.flow_single_file / sd3_single_file
+            from ldm_studio.engine.checkpoints.flow_parts import parts_status
 
-            reason = flux_parts_status(path, table)[1]
+            sources, reason = parts_status(path, table, None, flow.family)
             loadable = not reason
-        notes: tuple[str, ...] = ()
-        if flow.family == "sd3" and file_type == "safetensors":  # engine.checkpoints.sd3_single_file
-            from ldm_studio.engine.checkpoints.sd3_single_file import sd3_parts_status, t5_note
+            if flow.family == "sd3" and loadable:  # SD 3 runs without T5, less faithfully
+                from ldm_studio.engine.checkpoints.sd3_single_file import t5_note
 
-            sources, reason = sd3_parts_status(path, table)
-            loadable = not reason
-            note = t5_note(sources) if loadable else ""  # SD 3 runs without T5, less faithfully
-            notes = (note,) if note else ()
+                notes = tuple(note for note in [t5_note(sources)] if note)
         return ModelInfo(
             family=flow.family, loadable=loadable, reason=reason, parameters=parts, notes=notes, **common
         )

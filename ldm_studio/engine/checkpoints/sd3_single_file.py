@@ -18,36 +18,29 @@ from pathlib import Path
 from typing import Any
 
 from ldm_studio.engine.checkpoints import flow_configs
-from ldm_studio.engine.checkpoints.configs import add_clip_vocabulary, text_config
+from ldm_studio.engine.checkpoints.configs import text_config
 from ldm_studio.engine.checkpoints.flow_parts import (
     NO_T5_TOKENIZER,
     PartSource,
-    cli_name,
-    find_parts,
+    check_kind,
+    clip_tokenizer,
     label,
-    missing_sentence,
     normalise_parts,
     part_table,
+    parts_status,
     t5_tokenizer_source,
 )
 from ldm_studio.engine.checkpoints.flow_single_file import _assign, _check_vocabulary, _tensors
 from ldm_studio.engine.checkpoints.layout import LayoutError, clip_text_layout
-from ldm_studio.engine.checkpoints.tensors import TensorTable, read_safetensors_header
+from ldm_studio.engine.checkpoints.tensors import read_safetensors_header
 from ldm_studio.engine.errors import ModelLoadError
 from ldm_studio.engine.flow_files import _transformer_keys, describe_flow_file
 from ldm_studio.paths import resource
 
 log = logging.getLogger(__name__)
 
-REQUIRED = ("clip_l", "clip_g", "vae")
 CONFIG_FOLDERS = {"SD 3": "sd3", "SD 3.5 Medium": "sd3.5-medium", "SD 3.5 Large": "sd3.5-large"}
 HEAD_WIDTH = 64  # every published SD 3.x transformer; shapes cannot tell the head count
-KIND_MARKERS = {  # a tensor each kind of part has (prefix removed), to tell a wrong file
-    "clip_l": ("text_model.embeddings.token_embedding.weight", "embeddings.token_embedding.weight"),
-    "clip_g": ("text_projection.weight",),  # CLIP-G always carries its projection; CLIP-L here does not
-    "t5xxl": ("encoder.block.0.layer.0.SelfAttention.q.weight",),
-    "vae": ("decoder.conv_out.weight",),
-}
 NO_T5_NOTE = (
     "without T5 (prompts follow less closely): put t5xxl_fp16.safetensors beside it or choose it "
     "with --part t5xxl=PATH"
@@ -62,40 +55,8 @@ def sd3_config_folder(variant: str) -> Path:
     return folder
 
 
-def sd3_parts_status(
-    path: Path, table: TensorTable, chosen: dict[str, Any] | None = None
-) -> tuple[dict, str]:
-    """(sources of the parts, "" or the sentence that says what is missing) for an SD 3.x file.
-    T5 may be missing: ``t5_note`` says so."""
-    from ldm_studio.engine.checkpoints.settings import get_model_settings
-
-    flow = describe_flow_file(table.shapes)
-    if flow is None or flow.family != "sd3":
-        raise ModelLoadError(f"{path.name} is not an SD 3 file")
-    if flow.layout == "diffusers":
-        return {}, (
-            f"{path.name} is an {flow.variant} transformer saved in diffusers' layout; open the diffusers "
-            "folder it came from (the one with model_index.json) instead"
-        )
-    remembered = normalise_parts(get_model_settings(path).get("parts"))
-    given = {**remembered, **normalise_parts(chosen)}
-    sources = find_parts(path, table, given, family="sd3")
-    missing = [part for part in REQUIRED if part not in sources]
-    if missing:
-        return sources, missing_sentence(path, flow.variant, missing, family="sd3")
-    return sources, ""
-
-
 def t5_note(sources: dict) -> str:
     return "" if "t5xxl" in sources else NO_T5_NOTE
-
-
-def _check_kind(part: str, source: PartSource, shapes: Shapes) -> None:
-    if not any(marker in shapes for marker in KIND_MARKERS[part]):
-        where = source.file.name if source.origin != "inside" else f"the part of {source.file.name}"
-        raise ModelLoadError(
-            f"{where} is not {label(part, 'sd3')}: choose that file with --part {cli_name(part, 'sd3')}=PATH"
-        )
 
 
 def transformer_config(folder: Path, shapes: Shapes) -> dict[str, Any]:
@@ -136,22 +97,6 @@ def transformer_config(folder: Path, shapes: Shapes) -> dict[str, Any]:
         "dual_attention_layers": dual,
         "qk_norm": qk_norm,
     }
-
-
-def _clip_tokenizer(given: dict[str, Path], folder: Path, sub: str) -> Any:
-    import shutil
-    import tempfile
-
-    from transformers import CLIPTokenizer
-
-    chosen = given.get("tokenizers")
-    if chosen is not None and any(
-        (chosen / sub / name).is_file() for name in ("vocab.json", "tokenizer.json")
-    ):
-        return CLIPTokenizer.from_pretrained(chosen / sub, local_files_only=True)
-    with tempfile.TemporaryDirectory(prefix="ldm-studio-clip-") as temporary:
-        shutil.copyfile(folder / sub / "tokenizer_config.json", Path(temporary) / "tokenizer_config.json")
-        return CLIPTokenizer.from_pretrained(add_clip_vocabulary(Path(temporary)), local_files_only=True)
 
 
 def _t5_tokenizer(given: dict[str, Path]) -> Any:
@@ -215,17 +160,17 @@ def load_sd3_single_file(
     dtype = torch_dtype or torch.float32
     path = Path(path).expanduser()
     table = read_safetensors_header(path)
-    sources, problem = sd3_parts_status(path, table, chosen_parts)
+    sources, problem = parts_status(path, table, chosen_parts, "sd3")
     if problem:
         raise ModelLoadError(problem)
     flow = describe_flow_file(table.shapes)
-    assert flow is not None  # sd3_parts_status checked it
+    assert flow is not None  # parts_status checked it
     folder = sd3_config_folder(flow.variant)
     given = normalise_parts(chosen_parts)
     prefix, _ = _transformer_keys(table.shapes)
     shapes = {part: part_table(source, part) for part, source in sources.items()}
     for part, source in sources.items():
-        _check_kind(part, source, shapes[part])
+        check_kind(part, source, shapes[part], "sd3")
     if "t5xxl" not in sources:
         log.warning("%s loads %s", path.name, NO_T5_NOTE)
     try:
@@ -238,10 +183,7 @@ def load_sd3_single_file(
             convert_sd3_transformer_checkpoint_to_diffusers(original),
             f"{path.name}'s transformer",
         )
-        tokenizer, tokenizer_2 = (
-            _clip_tokenizer(given, folder, "tokenizer"),
-            _clip_tokenizer(given, folder, "tokenizer_2"),
-        )
+        tokenizer, tokenizer_2 = clip_tokenizer(given, folder), clip_tokenizer(given, folder, "tokenizer_2")
         encoders = []
         for part, component, part_tokenizer in (
             ("clip_l", "text_encoder", tokenizer),
