@@ -16,6 +16,7 @@ from ldm_studio.engine.generation.text_conditioning import (  # noqa: E402, F401
     EMBEDDING_CACHE_SIZE,
     Conditioning,
     PromptSchedule,
+    row_at,
 )
 from ldm_studio.engine.loader import LoadedModel
 from ldm_studio.engine.networks import NetworkLibrary
@@ -117,25 +118,17 @@ def _encode_schedule(
     parts = []
     for bound in sorted(set(bounds_pos) | set(bounds_neg)):
         step = bound - 1
-        row = _row_at(bounds_pos, step)
+        row = row_at(bounds_pos, step)
         embeds = pos_hidden[row : row + 1]
         pooled = pos.pooled[row : row + 1] if pos.pooled is not None else None
         if neg is not None:
-            neg_row = _row_at(bounds_neg, step)
+            neg_row = row_at(bounds_neg, step)
             embeds = torch.cat([neg_hidden[neg_row : neg_row + 1], embeds])
             if pooled is not None and neg.pooled is not None:
                 pooled = torch.cat([neg.pooled[neg_row : neg_row + 1], pooled])
         added = {"text_embeds": pooled.to(device)} if pooled_wanted and pooled is not None else None
         parts.append((bound, Conditioning(embeds.to(device), added)))
     return PromptSchedule(tuple(parts))
-
-
-def _row_at(bounds: list[int], step: int) -> int:
-    """The schedule row in force at 0-based ``step`` (the last one holds to the end)."""
-    for row, bound in enumerate(bounds):
-        if step < bound:
-            return row
-    return len(bounds) - 1
 
 
 def as_schedule(given: Conditioning | PromptSchedule) -> PromptSchedule:

@@ -15,7 +15,12 @@ import torch
 
 from ldm_studio.engine.errors import GenerationError
 from ldm_studio.engine.generation.flow_text import flux_text, sd3_text
-from ldm_studio.engine.generation.text_conditioning import EMBEDDING_CACHE_SIZE, Conditioning, PromptSchedule
+from ldm_studio.engine.generation.text_conditioning import (
+    EMBEDDING_CACHE_SIZE,
+    Conditioning,
+    PromptSchedule,
+    row_at,
+)
 from ldm_studio.engine.loader import LoadedModel
 from ldm_studio.engine.prompts import ParsedPrompt, parse_prompt
 from ldm_studio.engine.request import GenerationRequest
@@ -45,27 +50,22 @@ def encode_flow_text(model: LoadedModel, prompt: str, negative: str, guided: boo
     return Conditioning(embeds, {"pooled_projections": pooled})
 
 
-def _bounds(parsed: ParsedPrompt) -> list[tuple[int, str]]:
-    """(exclusive 0-based end step, text) of each entry of a prompt's schedule."""
-    return [(entry.until_step + 1, entry.text) for entry in parsed.parts[0].schedule]
-
-
-def _text_at(bounds: list[tuple[int, str]], step: int) -> str:
-    for bound, text in bounds:
-        if step < bound:
-            return text
-    return bounds[-1][1]
+def _schedule(parsed: ParsedPrompt) -> tuple[list[int], list[str]]:
+    """A prompt's schedule as exclusive 0-based end steps and their texts (A1111 keeps an entry
+    while the step <= its end, as the SD path reads it)."""
+    entries = parsed.parts[0].schedule
+    return [entry.until_step + 1 for entry in entries], [entry.text for entry in entries]
 
 
 def flow_schedule(model: LoadedModel, request: GenerationRequest, guided: bool) -> PromptSchedule:
     """Each span of steps with its own text pair, encoded once per distinct pair."""
-    positive = _bounds(parse_prompt(request.prompt, request.steps))
-    negative = _bounds(parse_prompt(request.negative_prompt, request.steps, negative=True))
-    ends = sorted({bound for bound, _ in positive} | ({bound for bound, _ in negative} if guided else set()))
+    bounds_pos, texts_pos = _schedule(parse_prompt(request.prompt, request.steps))
+    bounds_neg, texts_neg = _schedule(parse_prompt(request.negative_prompt, request.steps, negative=True))
     encoded: dict[tuple[str, str], Conditioning] = {}
     parts = []
-    for end in ends:
-        pair = (_text_at(positive, end - 1), _text_at(negative, end - 1) if guided else "")
+    for end in sorted(set(bounds_pos) | (set(bounds_neg) if guided else set())):
+        step = end - 1
+        pair = (texts_pos[row_at(bounds_pos, step)], texts_neg[row_at(bounds_neg, step)] if guided else "")
         if pair not in encoded:
             encoded[pair] = encode_flow_text(model, pair[0], pair[1], guided)
         parts.append((end, encoded[pair]))

@@ -43,3 +43,12 @@ class PromptSchedule:
     @property
     def first(self) -> Conditioning:
         return self.parts[0][1]
+
+
+def row_at(bounds: list[int], step: int) -> int:
+    """The schedule row in force at 0-based ``step``: the first whose exclusive end ``bounds`` is past
+    it (the last one holds to the end)."""
+    for row, bound in enumerate(bounds):
+        if step < bound:
+            return row
+    return len(bounds) - 1
