@@ -18,6 +18,11 @@ from dataclasses import dataclass
 _PREFIXES = ("model.diffusion_model.", "diffusion_model.", "model.", "")
 
 
+def with_article(name: str) -> str:
+    """ "a FLUX.1 dev", "an SD 3.5 Large": the article as the name is read aloud."""
+    return f"{'an' if name.startswith('SD') else 'a'} {name}"
+
+
 @dataclass(frozen=True)
 class FlowFile:
     family: str  # "sd3" / "flux"
@@ -30,9 +35,9 @@ class FlowFile:
     def reason(self) -> str:
         inside = ", ".join(self.parts)
         missing = f"; it lacks {', '.join(self.missing)}" if self.missing else ""
-        article = "an" if self.variant.startswith("SD") else "a"
         return (
-            f"this is {article} {self.variant} file in the {self.layout} layout (inside: {inside}{missing}). "
+            f"this is {with_article(self.variant)} file in the {self.layout} layout "
+            f"(inside: {inside}{missing}). "
             "LDM Studio loads FLUX.1 and SD 3.x .safetensors files (and FLUX.1 GGUF files), but not pickled "
             "SD 3 / FLUX files nor SD 3 GGUF files: open the model's diffusers folder (the one with "
             "model_index.json) or its .safetensors file instead"

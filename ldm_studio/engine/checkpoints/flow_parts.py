@@ -13,6 +13,7 @@ from typing import Any
 
 from ldm_studio.engine.checkpoints.tensors import TensorTable, read_safetensors_header
 from ldm_studio.engine.errors import ModelLoadError
+from ldm_studio.engine.flow_files import with_article
 
 PARTS = ("clip_l", "clip_g", "t5xxl", "vae")
 FAMILY_PARTS = {"flux": ("clip_l", "t5xxl", "vae"), "sd3": ("clip_l", "clip_g", "t5xxl", "vae")}
@@ -69,11 +70,6 @@ def label(part: str, family: str = "flux") -> str:
 
 def cli_name(part: str, family: str = "flux") -> str:
     return (SD3_CLI_NAMES if family == "sd3" else {}).get(part, CLI_NAMES[part])
-
-
-def with_article(name: str) -> str:
-    """ "a FLUX.1 dev", "an SD 3.5 Large": the article as the name is read aloud."""
-    return f"{'an' if name.startswith('SD') else 'a'} {name}"
 
 
 @dataclass(frozen=True)
@@ -138,28 +134,6 @@ def missing_sentence(model: Path, variant: str, missing: list[str], family: str 
         f"library's text_encoders/ and vae/ folders under those names, or choose them in the model's "
         f"settings (ldm-studio generate {options})"
     )
-
-
-def parts_status(
-    path: Path, table: TensorTable, chosen: dict[str, Any] | None, family: str
-) -> tuple[dict[str, PartSource], str]:
-    """(sources of the parts, "" or the sentence that says what is missing) for a FLUX.1 or SD 3
-    single file: remembered choices, then this call's, then what lies inside or beside it."""
-    from ldm_studio.engine.checkpoints.settings import get_model_settings
-    from ldm_studio.engine.flow_files import describe_flow_file
-
-    flow = describe_flow_file(table.shapes)
-    if flow is None or flow.family != family:
-        raise ModelLoadError(f"{path.name} is not {with_article(FAMILY_NAMES[family])} file")
-    if flow.layout == "diffusers":
-        return {}, (
-            f"{path.name} is {with_article(flow.variant)} transformer saved in diffusers' layout; open the "
-            "diffusers folder it came from (the one with model_index.json) instead"
-        )
-    remembered = normalise_parts(get_model_settings(path).get("parts"))
-    sources = find_parts(path, table, {**remembered, **normalise_parts(chosen)}, family=family)
-    missing = [part for part in REQUIRED_PARTS[family] if part not in sources]
-    return sources, missing_sentence(path, flow.variant, missing, family=family) if missing else ""
 
 
 def check_kind(part: str, source: PartSource, shapes: dict[str, tuple[int, ...]], family: str) -> None:

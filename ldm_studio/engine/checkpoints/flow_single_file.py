@@ -17,21 +17,45 @@ from ldm_studio.engine.catalog import GGUF_SUFFIX
 from ldm_studio.engine.checkpoints import flow_configs
 from ldm_studio.engine.checkpoints.flow_gguf import load_gguf_transformer, read_gguf_table
 from ldm_studio.engine.checkpoints.flow_parts import (
+    FAMILY_NAMES,
     LABELS,
     NO_T5_TOKENIZER,
+    REQUIRED_PARTS,
     PartSource,
     check_kind,
     clip_tokenizer,
+    find_parts,
+    missing_sentence,
     normalise_parts,
     part_table,
-    parts_status,
     t5_tokenizer_source,
 )
 from ldm_studio.engine.checkpoints.flux_keys import convert_flux_transformer
 from ldm_studio.engine.checkpoints.layout import LayoutError
-from ldm_studio.engine.checkpoints.tensors import read_safetensors_header
+from ldm_studio.engine.checkpoints.tensors import TensorTable, read_safetensors_header
 from ldm_studio.engine.errors import ModelLoadError
-from ldm_studio.engine.flow_files import FlowFile, _transformer_keys, describe_flow_file
+from ldm_studio.engine.flow_files import FlowFile, _transformer_keys, describe_flow_file, with_article
+
+
+def parts_status(
+    path: Path, table: TensorTable, chosen: dict[str, Any] | None, family: str
+) -> tuple[dict[str, PartSource], str]:
+    """(sources of the parts, "" or the sentence that says what is missing) for a FLUX.1 or SD 3
+    single file: remembered choices, then this call's, then what lies inside or beside it."""
+    from ldm_studio.engine.checkpoints.settings import get_model_settings
+
+    flow = describe_flow_file(table.shapes)
+    if flow is None or flow.family != family:
+        raise ModelLoadError(f"{path.name} is not {with_article(FAMILY_NAMES[family])} file")
+    if flow.layout == "diffusers":
+        return {}, (
+            f"{path.name} is {with_article(flow.variant)} transformer saved in diffusers' layout; open the "
+            "diffusers folder it came from (the one with model_index.json) instead"
+        )
+    remembered = normalise_parts(get_model_settings(path).get("parts"))
+    sources = find_parts(path, table, {**remembered, **normalise_parts(chosen)}, family=family)
+    missing = [part for part in REQUIRED_PARTS[family] if part not in sources]
+    return sources, missing_sentence(path, flow.variant, missing, family=family) if missing else ""
 
 
 def _tensors(source: PartSource, dtype: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:

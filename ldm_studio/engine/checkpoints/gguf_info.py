@@ -69,7 +69,7 @@ def describe_gguf(path: Path, table: TensorTable, flow: Any, common: dict[str, A
 
 
 def _parts(path: Path, table: TensorTable) -> tuple[str, dict]:
-    from ldm_studio.engine.checkpoints.flow_parts import parts_status
+    from ldm_studio.engine.checkpoints.flow_single_file import parts_status
 
     sources, reason = parts_status(path, table, None, "flux")
     return reason, sources

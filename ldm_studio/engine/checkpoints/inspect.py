@@ -102,7 +102,7 @@ def describe_tensors(path: Path, table: TensorTable, file_type: str) -> ModelInf
         parts = {"transformer": table.numel()}
         loadable, reason, notes = False, flow.reason, ()
         if file_type == "safetensors":  # engine.checkpoints.flow_single_file / sd3_single_file
-            from ldm_studio.engine.checkpoints.flow_parts import parts_status
+            from ldm_studio.engine.checkpoints.flow_single_file import parts_status
 
             sources, reason = parts_status(path, table, None, flow.family)
             loadable = not reason

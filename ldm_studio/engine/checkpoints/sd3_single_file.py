@@ -27,10 +27,9 @@ from ldm_studio.engine.checkpoints.flow_parts import (
     label,
     normalise_parts,
     part_table,
-    parts_status,
     t5_tokenizer_source,
 )
-from ldm_studio.engine.checkpoints.flow_single_file import _assign, _check_vocabulary, _tensors
+from ldm_studio.engine.checkpoints.flow_single_file import _assign, _check_vocabulary, _tensors, parts_status
 from ldm_studio.engine.checkpoints.layout import LayoutError, clip_text_layout
 from ldm_studio.engine.checkpoints.tensors import read_safetensors_header
 from ldm_studio.engine.errors import ModelLoadError
