@@ -23,13 +23,8 @@ from PIL import Image, PngImagePlugin, UnidentifiedImageError
 import ldm_studio
 from ldm_studio.engine.request import MAX_CLIP_SKIP, MAX_SEED, GenerationRequest
 from ldm_studio.engine.samplers import DEFAULT_SCHEDULE, canonical, sampler_extras
-from ldm_studio.gallery.foreign import (
-    normalise_sampler,
-    read_comfyui_prompt,
-    read_comfyui_workflow,
-    read_invokeai,
-    split_schedule,
-)
+from ldm_studio.gallery.comfyui_flow import read_comfyui_graph, read_comfyui_ui_workflow
+from ldm_studio.gallery.foreign import normalise_sampler, read_invokeai, split_schedule
 from ldm_studio.gallery.hires_metadata import HiresFix, hires_changes, hires_from_a1111, with_comfyui_hires
 from ldm_studio.gallery.networks import NetworkRef, refs_from_record, with_lora_tags
 from ldm_studio.gallery.parameters import format_parameters, parse_parameters
@@ -266,8 +261,8 @@ def metadata_from_chunks(chunks: dict[str, str], image_size: tuple[int, int]) ->
     readers: list[tuple[Source, Any]] = [
         ("ldm-studio", lambda: _from_ours(chunks.get(OUR_CHUNK))),
         ("a1111", lambda: _from_a1111(chunks.get(PARAMETERS_CHUNK))),
-        ("comfyui", lambda: with_comfyui_hires(read_comfyui_prompt(_json(chunks.get("prompt"))), chunks)),
-        ("comfyui", lambda: read_comfyui_workflow(_json(chunks.get("workflow"))) or None),
+        ("comfyui", lambda: with_comfyui_hires(read_comfyui_graph(_json(chunks.get("prompt"))), chunks)),
+        ("comfyui", lambda: read_comfyui_ui_workflow(_json(chunks.get("workflow"))) or None),
         ("invokeai", lambda: read_invokeai(_json(chunks.get("invokeai_metadata"))) or None),
         ("invokeai", lambda: read_invokeai(_json(chunks.get("sd-metadata"))) or None),
     ]
