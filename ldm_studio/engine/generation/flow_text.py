@@ -20,6 +20,7 @@ import torch
 
 from ldm_studio.engine.errors import GenerationError
 from ldm_studio.engine.prompts.attention import WeightedText, parse_prompt_attention
+from ldm_studio.engine.prompts.encode import emphasise
 
 SD3_MAX_T5_TOKENS = 256  # StableDiffusion3Pipeline's default max_sequence_length
 FLUX_MAX_T5_TOKENS = 512  # FluxPipeline's (schnell was trained with 256; 512 is what diffusers passes)
@@ -77,22 +78,12 @@ def _weighted_ids(
     return ids + [tokenizer.pad_token_id] * pad, weights + [1.0] * pad
 
 
-def emphasise(hidden: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """A1111's "Original" emphasis: each token times its weight, then the mean restored."""
-    original_mean = hidden.double().mean()
-    weighted = hidden * weights.reshape(1, -1, 1).to(hidden.dtype)
-    new_mean = weighted.double().mean()
-    if not torch.isfinite(new_mean) or new_mean == 0:
-        raise GenerationError("The prompt's emphasis weights cancel the text out; use weights other than 0.")
-    return weighted * (original_mean / new_mean).to(hidden.dtype)
-
-
 def _t5(pipe: Any, encoder: Any, tokenizer: Any, pieces: TextPieces, length: int) -> torch.Tensor:
     outputs = []
     for chunk in pieces.chunks:
         ids, weights = _weighted_ids(tokenizer, chunk, length, bos=False)
         hidden = encoder(torch.tensor([ids], device=_device(encoder)), output_hidden_states=False)[0]
-        outputs.append(emphasise(hidden, torch.tensor(weights, device=hidden.device)))
+        outputs.append(emphasise(hidden, torch.tensor([weights], dtype=hidden.dtype, device=hidden.device)))
     return torch.cat(outputs, dim=1).to(encoder.dtype)
 
 
@@ -101,7 +92,7 @@ def _clip(encoder: Any, tokenizer: Any, pieces: TextPieces, length: int) -> tupl
     ids, weights = _weighted_ids(tokenizer, pieces.chunks[0], length, bos=True)
     output = encoder(torch.tensor([ids], device=_device(encoder)), output_hidden_states=True)
     hidden = output.hidden_states[-2]
-    return emphasise(hidden, torch.tensor(weights, device=hidden.device)), output[0]
+    return emphasise(hidden, torch.tensor([weights], dtype=hidden.dtype, device=hidden.device)), output[0]
 
 
 def _unweighted(text: str, pieces: TextPieces) -> str:

@@ -195,8 +195,18 @@ def _embeddings_inserted(encoder: Any, key: str, batch: list[PromptChunk]):
 
 def _emphasise(hidden: torch.Tensor, batch: list[PromptChunk], multiplicity: torch.Tensor) -> torch.Tensor:
     weights = torch.tensor([chunk.weights for chunk in batch], dtype=hidden.dtype, device=hidden.device)
+    return emphasise(hidden, weights, multiplicity)
+
+
+def emphasise(
+    hidden: torch.Tensor, weights: torch.Tensor, multiplicity: torch.Tensor | None = None
+) -> torch.Tensor:
+    """A1111's "Original" emphasis: each token's output times its weight (``weights``: batch x tokens),
+    then rescaled so that the mean over the batch (rows counted ``multiplicity`` times) is what it was."""
     if bool((weights == 1.0).all()):
         return hidden  # A1111 multiplies by 1 and rescales by mean/mean = 1: the same numbers
+    if multiplicity is None:
+        multiplicity = torch.ones(hidden.shape[0])
     share = (multiplicity / multiplicity.sum()).to(hidden.device)
     original_mean = (hidden.double().mean(dim=(1, 2)) * share).sum()
     weighted = hidden * weights.unsqueeze(-1)
