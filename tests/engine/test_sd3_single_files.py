@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -52,6 +53,13 @@ def options(folder, **parts):
 
 def folder_pixels(folder, request):
     return pixels(generate(load_model(folder, device="cpu", dtype="float32"), request))
+
+
+def alone(transformer_file: Path, folder: Path) -> tuple[Path, Path]:
+    """(the folder with the parts, a copy of the transformer file in ``folder`` without them)."""
+    lone = folder / "sd3.5_large.safetensors"
+    shutil.copyfile(transformer_file, lone)
+    return transformer_file.parent, lone
 
 
 def test_stability_layout_round_trips_through_diffusers_converter(sd3):
@@ -123,9 +131,7 @@ def test_without_t5_it_loads_and_matches_a_folder_without_t5(sd3, tmp_path):
 
 
 def test_a_missing_clip_g_gets_one_sentence(sd3, tmp_path):
-    beside = sd3["sd3"]["set"].parent
-    lone = tmp_path / "sd3.5_large.safetensors"
-    shutil.copyfile(sd3["sd3"]["set"], lone)
+    beside, lone = alone(sd3["sd3"]["set"], tmp_path)
     for name in ("clip_l.safetensors", "sd3_vae.safetensors"):
         shutil.copyfile(beside / name, tmp_path / name)
     info = inspect_model(lone)
@@ -143,9 +149,7 @@ def test_a_missing_clip_g_gets_one_sentence(sd3, tmp_path):
 
 
 def test_a_missing_vae_names_the_sd3_vae(sd3, tmp_path):
-    beside = sd3["sd3"]["set"].parent
-    lone = tmp_path / "sd3.5_large.safetensors"
-    shutil.copyfile(sd3["sd3"]["set"], lone)
+    beside, lone = alone(sd3["sd3"]["set"], tmp_path)
     for name in ("clip_l.safetensors", "clip_g.safetensors"):
         shutil.copyfile(beside / name, tmp_path / name)
     shutil.copyfile(beside / "sd3_vae.safetensors", tmp_path / "ae.safetensors")  # FLUX's name: not taken
@@ -157,9 +161,7 @@ def test_a_missing_vae_names_the_sd3_vae(sd3, tmp_path):
 
 
 def test_a_wrong_file_for_a_part_gets_one_sentence(sd3, tmp_path):
-    beside = sd3["sd3"]["set"].parent
-    lone = tmp_path / "sd3.5_large.safetensors"
-    shutil.copyfile(sd3["sd3"]["set"], lone)
+    beside, lone = alone(sd3["sd3"]["set"], tmp_path)
     parts = {
         "clip_l": beside / "clip_l.safetensors",
         "clip_g": beside / "clip_l.safetensors",  # CLIP-L has no projection: not CLIP-G
@@ -204,9 +206,7 @@ def test_flow_file_reason_no_longer_refuses_sd3_safetensors():
 def test_cli_accepts_clip_g(sd3, tmp_path, capsys):
     from ldm_studio.cli import main
 
-    beside = sd3["sd3"]["set"].parent
-    lone = tmp_path / "sd3.5_large.safetensors"
-    shutil.copyfile(sd3["sd3"]["set"], lone)
+    beside, lone = alone(sd3["sd3"]["set"], tmp_path)
     base = ["generate", "--model", str(lone), "--prompt", "a cat", "--seed", "3", "--steps", "1"]
     base += ["--width", "32", "--height", "32", "--cfg", "4.5", "--sampler", "Euler"]
     base += ["--out", str(tmp_path / "out")]
@@ -223,9 +223,7 @@ def test_a_vae_in_diffusers_layout_beside_the_file(sd3, tmp_path):
     from safetensors.torch import save_file
 
     made = sd3["sd3"]
-    beside = made["set"].parent
-    lone = tmp_path / "sd3.5_large.safetensors"
-    shutil.copyfile(made["set"], lone)
+    beside, lone = alone(made["set"], tmp_path)
     for name in ("clip_l.safetensors", "clip_g.safetensors", "t5xxl_fp16.safetensors"):
         shutil.copyfile(beside / name, tmp_path / name)
     vae = {k: v.contiguous() for k, v in made["pipe"].vae.state_dict().items()}
@@ -286,9 +284,7 @@ def test_shipped_tokenizers_pad_as_sd3s_and_are_checked(sd3):
 def test_remembered_clip_g(sd3, tmp_path):
     from ldm_studio.engine.checkpoints import set_model_settings
 
-    beside = sd3["sd3"]["set"].parent
-    lone = tmp_path / "sd3.5_large.safetensors"
-    shutil.copyfile(sd3["sd3"]["set"], lone)
+    beside, lone = alone(sd3["sd3"]["set"], tmp_path)
     assert not inspect_model(lone).loadable
     set_model_settings(lone, parts={"clip_l": beside / "clip_l.safetensors",
                                     "clip_g": beside / "clip_g.safetensors",
