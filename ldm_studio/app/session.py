@@ -84,6 +84,7 @@ class Session(QObject, SessionTasks):
         self.flow_handover = FlowHandover()  # SD settings a FLUX / SD 3 model replaced, given back after
         self._after_load: list = []  # (request, preview) of a Generate pressed while the model loads
         self.loading_path: str | None = None  # Generate meanwhile queues behind the load
+        self.failed_path: str | None = None  # the last load's model, until it arrives (settings may fix it)
         self.draft = drafts.restored(settings.last_request, settings.random_seed)
         self.preview = drafts.preview_settings(settings.preview_mode, settings.preview_every)
         self.placement: tuple[str, str] = (settings.device, settings.dtype)
@@ -149,22 +150,25 @@ class Session(QObject, SessionTasks):
 
         return get_model_settings(Path(self.model.path)) if self.model else {}
 
-    def save_model_settings(self, values: dict) -> bool:
-        """Remember ``values`` for the loaded model and load it again with them."""
+    def save_model_settings(self, values: dict, path: str | None = None) -> bool:
+        """Remember ``values`` for the loaded model (or ``path``, one that failed to load) and load it
+        again with them."""
         from ldm_studio.engine.checkpoints.settings import set_model_settings
 
-        if self.model is None:
+        path = path or (self.model.path if self.model else None)
+        if path is None:
             return False
         try:
-            set_model_settings(Path(self.model.path), **values)
+            set_model_settings(Path(path), **values)
         except (OSError, ValueError) as error:
             self.error.emit(f"Could not save the model settings: {error}")
             return False
-        self.load_model(self.model.path)
+        self.load_model(path)
         return True
 
     def _on_loading(self, path: str) -> None:
         self.loading_path = path
+        self.failed_path = path  # until it arrives
         self.loadingChanged.emit(path)
         self.status.emit(f"Loading {path}", 0)
 
@@ -172,6 +176,8 @@ class Session(QObject, SessionTasks):
         if self.model is None or self.model.path != summary.path:
             self._branch_source = None  # another model's latents cannot be continued
         self.loading_path = None
+        if summary.path == self.failed_path:
+            self.failed_path = None
         previous = self.model.path if self.model else self.settings.last_model
         before = self.draft  # what a flow model's defaults replace (app.flow_defaults)
         self.model = summary
@@ -207,6 +213,7 @@ class Session(QObject, SessionTasks):
         self.loading_path = None
         self._drop_after_load()
         self.loadingChanged.emit("")
+        self.status.emit("Could not load the model", 10000)  # replaces the lasting "Loading …"
         self.modelFailed.emit(message)
         self.error.emit(message)
 

@@ -26,7 +26,9 @@ from PySide6.QtWidgets import (
 from ldm_studio import APP_NAME
 from ldm_studio.app.backend import ModelSummary
 from ldm_studio.app.jobs import WalkSpec
+from ldm_studio.app.model_parts import flow_family
 from ldm_studio.app.session import Session
+from ldm_studio.engine.checkpoints.settings import get_model_settings
 from ldm_studio.ui.animation_dialogs import TimelineExportDialog, WalkDialog
 from ldm_studio.ui.create_page import CreatePage
 from ldm_studio.ui.gallery_panel import GalleryPanel
@@ -128,6 +130,7 @@ class MainWindow(QMainWindow):
         panel.loadRequested.connect(session.load_model)
         panel.placementChanged.connect(lambda: session.set_placement(*panel.placement_choice()))
         panel.settingsRequested.connect(self.edit_model_settings)
+        panel.partsRequested.connect(lambda: self.edit_model_settings(self.session.failed_path))
         panel.addFolderRequested.connect(session.library.add_folder)
         session.library.entriesChanged.connect(self._show_models)
         session.modelInspected.connect(panel.show_inspected)
@@ -199,7 +202,8 @@ class MainWindow(QMainWindow):
         self.placement_label.setText(f"{summary.name} · {summary.device} · {summary.dtype}")
 
     def _model_failed(self, message: str) -> None:
-        self.model_panel.show_failed(message)
+        failed = self.session.failed_path
+        self.model_panel.show_failed(message, parts=bool(failed and flow_family(Path(failed))))
         if self.session.model is None:
             self.placement_label.setText("No model")
 
@@ -217,17 +221,23 @@ class MainWindow(QMainWindow):
                 self.task_progress.cancelling()
             self.session.cancel()
 
-    def edit_model_settings(self) -> None:
+    def edit_model_settings(self, path: str | None = None) -> None:
+        """The loaded model's settings, or ``path``'s (a model that failed to load, e.g. for its parts)."""
         session = self.session
-        if session.model is None:
+        if path is None and session.model is None:
             return
-        detected = session.few_step.detected(session.model.path)  # a few-step model's kind, from its file
-        tiny = tiny_decoder_choice(session)  # the family's tiny decoder (app settings, not the model's)
-        dialog = ModelSettingsDialog(Path(session.model.path), session.model_settings(), self, detected, tiny)
+        path = path or session.model.path
+        detected = session.few_step.detected(path)  # a few-step model's kind, from its file
+        loaded = session.model is not None and session.model.path == path
+        # the family's tiny decoder (app settings, not the model's); a model that did not load has none yet
+        tiny = tiny_decoder_choice(session) if loaded else None
+        saved = get_model_settings(Path(path))
+        dialog = ModelSettingsDialog(Path(path), saved, self, detected, tiny)
         dialog.convertRequested.connect(session.convert_checkpoint)
         if dialog.exec() == ModelSettingsDialog.DialogCode.Accepted:
-            session.preview_auto.set_family_decoder(tiny.family, tiny.value())
-            session.save_model_settings(dialog.values())
+            if tiny is not None:
+                session.preview_auto.set_family_decoder(tiny.family, tiny.value())
+            session.save_model_settings(dialog.values(), path)
 
     def export_timeline(self) -> None:
         default = self.session.suggested_timeline_path()

@@ -27,6 +27,7 @@ class ModelPanel(QWidget):
     placementChanged = Signal()
     settingsRequested = Signal()
     addFolderRequested = Signal(str)
+    partsRequested = Signal()  # a flow single file failed for want of parts: open its settings
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -65,6 +66,10 @@ class ModelPanel(QWidget):
         self.status = QLabel("No model loaded")
         self.status.setObjectName("modelStatus")
         self.status.setWordWrap(True)
+        self.choose_parts = QPushButton("Choose parts…")
+        self.choose_parts.setToolTip("Pick this model's text encoders and VAE in its settings (remembered)")
+        self.choose_parts.clicked.connect(self.partsRequested)
+        self.choose_parts.hide()
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -89,6 +94,7 @@ class ModelPanel(QWidget):
         layout.addLayout(placement)
         layout.addWidget(self.busy)
         layout.addWidget(self.status)
+        layout.addWidget(self.choose_parts)
 
     def set_entries(self, entries: list, current: str = "") -> None:
         """Fill the list from catalog entries or the model library's entries (with family and hash)."""
@@ -128,6 +134,7 @@ class ModelPanel(QWidget):
         )
 
     def show_loaded(self, summary: ModelSummary) -> None:
+        self.choose_parts.hide()
         self.settings_button.setEnabled(True)
         self.busy.hide()
         self._set_controls_enabled(True)
@@ -143,7 +150,9 @@ class ModelPanel(QWidget):
         )
         self.status.setToolTip(summary.path)
 
-    def show_failed(self, message: str) -> None:
+    def show_failed(self, message: str, parts: bool = False) -> None:
+        """``parts``: the model is a flow single file whose parts can be chosen in its settings."""
+        self.choose_parts.setVisible(parts)
         self.busy.hide()
         self._set_controls_enabled(True)
         self.status.setText(f"<span style='color:#ff8a80'>Could not load the model.</span><br>{message}")

@@ -22,7 +22,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ldm_studio.app.model_parts import flow_family
 from ldm_studio.engine.distilled import KIND_LABELS, NOT_DISTILLED, SETTING_KEY
+from ldm_studio.ui.model_parts_box import ModelPartsBox
 
 PREDICTIONS = [
     ("Detect automatically", None),
@@ -102,7 +104,7 @@ class ModelSettingsDialog(QDialog):
             self.savers[key] = box
 
         form = QFormLayout()
-        if is_file:
+        if is_file and not flow_family(self.model_path):  # a flow file's VAE is one of its parts
             form.addRow("Prediction type", self.prediction)
             form.addRow("VAE", vae_row)
         form.addRow("Clip skip", self.clip_skip)
@@ -113,6 +115,11 @@ class ModelSettingsDialog(QDialog):
             form.addRow("" if box is not self.savers["attention_slicing"] else "Memory", box)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        # SD 3 / FLUX single files: their separate text encoders and VAE (ui.model_parts_box)
+        flow = flow_family(self.model_path)
+        self.parts = ModelPartsBox(self.model_path, saved.get("parts")) if flow else None
+        if self.parts is not None:
+            layout.addWidget(self.parts)
         if self.model_path.suffix.lower() == ".ckpt":
             convert = QPushButton("Convert to .safetensors")
             convert.setToolTip("Write a .safetensors copy beside it: faster to open, and it cannot hold code")
@@ -128,7 +135,12 @@ class ModelSettingsDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
-        self.resize(520, self.sizeHint().height())
+        self.resize(760 if self.parts is not None else 520, self.sizeHint().height())
+
+    def accept(self) -> None:
+        if self.parts is not None and self.parts.problem():  # a wrong file: say so, keep the dialog
+            return
+        super().accept()
 
     def _choose_vae(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -148,4 +160,6 @@ class ModelSettingsDialog(QDialog):
         if self.model_path.is_file():
             values["prediction_type"] = self.prediction.currentData()
             values["vae_path"] = self.vae.text().strip() or None
+        if self.parts is not None:
+            values["parts"] = self.parts.values()
         return values

@@ -37,13 +37,20 @@ from ldm_studio.engine.errors import ModelLoadError
 from ldm_studio.engine.flow_files import FlowFile, _transformer_keys, describe_flow_file, with_article
 
 
+def given_parts(path: Path, chosen: dict[str, Any] | None) -> dict[str, Path]:
+    """The parts the user gave for ``path``: remembered in its settings, then this call's (which win).
+    Tokenizer folders too, which no file search finds."""
+    from ldm_studio.engine.checkpoints.settings import get_model_settings
+
+    remembered = normalise_parts(get_model_settings(path).get("parts"))
+    return {**remembered, **normalise_parts(chosen)}
+
+
 def parts_status(
     path: Path, table: TensorTable, chosen: dict[str, Any] | None, family: str
 ) -> tuple[dict[str, PartSource], str]:
     """(sources of the parts, "" or the sentence that says what is missing) for a FLUX.1 or SD 3
     single file: remembered choices, then this call's, then what lies inside or beside it."""
-    from ldm_studio.engine.checkpoints.settings import get_model_settings
-
     flow = describe_flow_file(table.shapes)
     if flow is None or flow.family != family:
         raise ModelLoadError(f"{path.name} is not {with_article(FAMILY_NAMES[family])} file")
@@ -52,8 +59,7 @@ def parts_status(
             f"{path.name} is {with_article(flow.variant)} transformer saved in diffusers' layout; open the "
             "diffusers folder it came from (the one with model_index.json) instead"
         )
-    remembered = normalise_parts(get_model_settings(path).get("parts"))
-    sources = find_parts(path, table, {**remembered, **normalise_parts(chosen)}, family=family)
+    sources = find_parts(path, table, given_parts(path, chosen), family=family)
     missing = [part for part in REQUIRED_PARTS[family] if part not in sources]
     return sources, missing_sentence(path, flow.variant, missing, family=family) if missing else ""
 
@@ -147,7 +153,7 @@ def load_flux_single_file(path: Path, torch_dtype: Any = None, chosen: dict[str,
     if problem:
         raise ModelLoadError(problem)
     flow: FlowFile = describe_flow_file(table.shapes)  # type: ignore[assignment]
-    given = normalise_parts(chosen)
+    given = given_parts(path, chosen)
     prefix, _ = _transformer_keys(table.shapes)
     folder = flow_configs.flux_config_folder(flow.variant == "FLUX.1 dev")
     shapes = {part: part_table(source, part) for part, source in sources.items()}

@@ -25,11 +25,16 @@ from ldm_studio.engine.checkpoints.flow_parts import (
     check_kind,
     clip_tokenizer,
     label,
-    normalise_parts,
     part_table,
     t5_tokenizer_source,
 )
-from ldm_studio.engine.checkpoints.flow_single_file import _assign, _check_vocabulary, _tensors, parts_status
+from ldm_studio.engine.checkpoints.flow_single_file import (
+    _assign,
+    _check_vocabulary,
+    _tensors,
+    given_parts,
+    parts_status,
+)
 from ldm_studio.engine.checkpoints.layout import LayoutError, clip_text_layout
 from ldm_studio.engine.checkpoints.tensors import read_safetensors_header
 from ldm_studio.engine.errors import ModelLoadError
@@ -165,7 +170,7 @@ def load_sd3_single_file(
     flow = describe_flow_file(table.shapes)
     assert flow is not None  # parts_status checked it
     folder = sd3_config_folder(flow.variant)
-    given = normalise_parts(chosen_parts)
+    given = given_parts(path, chosen_parts)
     prefix, _ = _transformer_keys(table.shapes)
     shapes = {part: part_table(source, part) for part, source in sources.items()}
     for part, source in sources.items():

@@ -1,0 +1,83 @@
+"""The parts picker: a FLUX transformer-only file fails for want of parts, the panel's Choose parts…
+opens its settings, the chosen files are remembered and the model then loads through the app."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+import ldm_studio.ui.main_window as main_window_module
+from ldm_studio.app.backend import TorchBackend
+from ldm_studio.app.session import Session
+from ldm_studio.app.settings import Settings
+from ldm_studio.app.worker import EngineWorker
+from ldm_studio.engine.checkpoints.settings import get_model_settings
+from ldm_studio.paths import user_dirs
+from ldm_studio.ui.main_window import MainWindow
+from ldm_studio.ui.model_settings_dialog import ModelSettingsDialog
+from tests.flow_layouts import build_conventional_flux, write_bfl_set
+
+
+@pytest.fixture(scope="module")
+def bfl(tmp_path_factory):
+    from diffusers import FluxPipeline
+
+    root = tmp_path_factory.mktemp("parts-ui")
+    folder = build_conventional_flux(root / "tiny")
+    pipe = FluxPipeline.from_pretrained(folder, local_files_only=True)
+    write_bfl_set(pipe, root / "parts")
+    model = root / "models" / "flux1-dev.safetensors"
+    model.parent.mkdir()
+    shutil.move(root / "parts" / "flux1-dev.safetensors", model)
+    return model, root / "parts", folder
+
+
+def test_the_dialog_lists_missing_parts_and_catches_a_wrong_file(qtbot, bfl):
+    model, parts, _folder = bfl
+    dialog = ModelSettingsDialog(model, {})
+    qtbot.addWidget(dialog)
+    box = dialog.parts
+    assert set(box.paths) == {"clip_l", "t5xxl", "vae"}
+    assert all(box.statuses[part].text() == "missing" for part in box.paths)
+    box.paths["vae"].setText(str(parts / "clip_l.safetensors"))
+    assert box.statuses["vae"].text() == "chosen: clip_l.safetensors"
+    dialog.accept()
+    assert dialog.result() != ModelSettingsDialog.DialogCode.Accepted  # kept open, with the sentence
+    assert "is not the 16-channel FLUX VAE" in box.problem_label.text()
+
+
+def test_choose_parts_from_the_failed_load_then_the_model_loads(qtbot, bfl, monkeypatch):
+    model, parts, folder = bfl
+    worker = EngineWorker(TorchBackend)
+    window = MainWindow(Session(worker, Settings(), user_dirs().ensure()))
+    qtbot.addWidget(window)
+    window.session.set_placement("cpu", "float32")
+    try:
+        with qtbot.waitSignal(worker.modelFailed, timeout=30000) as failed:
+            window.load_model(str(model))
+        assert "without" in failed.args[0]
+        panel = window.model_panel
+        assert not panel.choose_parts.isHidden() and "without" in panel.status.text()
+        opened = []
+
+        class Choosing(ModelSettingsDialog):
+            def exec(self):
+                opened.append(self.model_path)
+                for name, file in (("clip_l", "clip_l"), ("t5xxl", "t5xxl_fp16"), ("vae", "ae")):
+                    self.parts.paths[name].setText(str(parts / f"{file}.safetensors"))
+                self.parts.tokenizer.setText(str(folder))  # the tiny tokenizers, for the shipped ones
+                assert all(label.text().startswith("chosen: ") for label in self.parts.statuses.values())
+                self.accept()
+                return self.result()
+
+        monkeypatch.setattr(main_window_module, "ModelSettingsDialog", Choosing)
+        with qtbot.waitSignal(worker.modelLoaded, timeout=60000) as loaded:
+            panel.choose_parts.click()
+        assert opened == [model]
+        stored = get_model_settings(model)["parts"]
+        assert stored["vae"].endswith("ae.safetensors") and stored["tokenizers"] == str(folder)
+        assert loaded.args[0].path == str(model) and loaded.args[0].fit.family_label == "FLUX.1 dev"
+        assert window.session.model.path == str(model) and panel.choose_parts.isHidden()
+    finally:
+        worker.shutdown(timeout=10)
