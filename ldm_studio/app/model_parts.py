@@ -41,6 +41,21 @@ def flow_family(model: Path) -> str | None:
     return None if flow is None else flow[1].family
 
 
+def is_flow_model(model: Path) -> bool:
+    """An SD 3 / FLUX single file or diffusers folder: one whose load checks the memory first."""
+    import json
+
+    if flow_family(model):
+        return True
+    try:
+        index = json.loads((Path(model) / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(index, dict) and str(index.get("_class_name", "")).startswith(
+        ("Flux", "StableDiffusion3")
+    )
+
+
 def _flow(model: Path):
     from ldm_studio.engine.checkpoints.tensors import read_safetensors_header
 

@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             dtype=args.dtype,
             cache_dir=user_dirs().cache / "previews",
-            file_options={"parts": part_arguments(args)},
+            file_options={"parts": part_arguments(args), "skip_memory_check": args.skip_memory_check},
         )
     except ValueError as error:  # a malformed --part
         raise CliError(str(error), status=2) from error

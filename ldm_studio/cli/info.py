@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ldm_studio.cli import CliError
 from ldm_studio.cli.schedule_options import few_step_line
+from ldm_studio.engine.checkpoints.info import FLOW_FAMILIES
 
 NOT_LOADABLE_STATUS = 2
 
@@ -94,6 +95,11 @@ def _describe(info, model_hash: str) -> list[str]:  # noqa: ANN001 - ModelInfo, 
         lines.append(
             f"Memory:      ~{human_size(info.memory_estimate(4))} with the other parts in fp32, "
             f"~{human_size(info.memory_estimate(2))} in fp16/bf16 (weights +20 %)"
+        )
+    elif info.family in FLOW_FAMILIES:  # every part found, counted as for a .gguf
+        lines.append(
+            f"Memory:      ~{human_size(info.memory_estimate(4))} in fp32, "
+            f"~{human_size(info.memory_estimate(2))} in fp16/bf16 (the parts found, weights +20 %)"
         )
     if info.unet is not None:
         lines.append(

@@ -17,6 +17,11 @@ def add_part_options(parser: argparse.ArgumentParser) -> None:
         "(files), tokenizers= (a diffusers folder); found beside the model under ComfyUI's names when "
         "not given",
     )
+    parser.add_argument(
+        "--skip-memory-check",
+        action="store_true",
+        help="load an SD 3 / FLUX model even when its memory estimate exceeds what is free",
+    )
 
 
 def part_arguments(args: argparse.Namespace) -> dict[str, Path]:

@@ -311,22 +311,34 @@ def memory_needed(
 
 
 def memory_sentence(
-    parameters: dict[str, int], precision: str, available: int, stored_bytes: dict[str, int] | None = None
+    parameters: dict[str, int],
+    precision: str,
+    available: int,
+    stored_bytes: dict[str, int] | None = None,
+    device: str = "cpu",
+    family: str = "flux",
 ) -> str:
-    """ "" when it fits in ``available`` bytes, else the sentence that says so and what would fit."""
+    """ "" when it fits in ``available`` bytes, else the sentence that says so and the ways that fit:
+    a half precision, an fp8 file, a GGUF transformer (FLUX), CPU offload (CUDA)."""
     needed = memory_needed(parameters, precision, stored_bytes)
     if needed <= available:
         return ""
-    fitting = [
-        name for name in BYTES_PER_PARAMETER if memory_needed(parameters, name, stored_bytes) <= available
-    ]
-    smallest = memory_needed(parameters, fitting[0], stored_bytes) if fitting else 0
-    way = (
-        f"in {fitting[0]} it needs {smallest / 1e9:.1f} GB, which fits"
-        if fitting
-        else "no precision fits: use CPU offload on a CUDA machine, or a smaller model"
-    )
+    kept = dict(stored_bytes or {})
+    options = []
+    if BYTES_PER_PARAMETER[precision] > 2 and memory_needed(parameters, "bfloat16", kept) <= available:
+        options.append(("Precision bfloat16", memory_needed(parameters, "bfloat16", kept)))
+    transformer = parameters.get("transformer", 0)
+    if transformer and "transformer" not in kept:
+        options.append(("an fp8 file of it", memory_needed(parameters, "fp8", kept)))
+        for kind in ("Q8_0", "Q4_0") if family == "flux" else ():
+            quantised = {**kept, "transformer": int(transformer * BYTES_PER_PARAMETER[kind])}
+            options.append((f"a GGUF {kind} transformer", memory_needed(parameters, "bfloat16", quantised)))
+    fitting = [f"{name} ({gigabytes / 1e9:.1f} GB)" for name, gigabytes in options if gigabytes <= available]
+    if device == "cuda":
+        fitting.append("CPU offload in the model's settings (the weights wait in RAM)")
+    ways = f"what fits: {', '.join(fitting)}" if fitting else "nothing smaller of it fits: a smaller model"
     return (
         f"This model needs about {needed / 1e9:.1f} GB in {precision} and this machine has "
-        f"{available / 1e9:.1f} GB free; {way}."
+        f'{available / 1e9:.1f} GB free; {ways}. To try anyway, tick "Load even if memory looks short" '
+        "in its settings (ldm-studio generate --skip-memory-check)."
     )

@@ -211,6 +211,23 @@ def _load_file(path: Path, dtype: torch.dtype, options: dict[str, Any]) -> tuple
     return pipe, str(info.family)
 
 
+FLOW_FILE_SUFFIXES = (".safetensors", ".sft", ".gguf")
+
+
+def _check_memory(path: Path, where: Placement, options: dict[str, Any]) -> None:
+    """Refuse an SD 3 / FLUX model the machine cannot hold, unless the user said to try anyway."""
+    from ldm_studio.engine import checkpoints
+    from ldm_studio.engine.memory_check import SKIP_SETTING, check_memory
+
+    if options.get(SKIP_SETTING) or checkpoints.get_model_settings(path).get(SKIP_SETTING):
+        return
+    if path.is_file() and path.suffix.lower() not in FLOW_FILE_SUFFIXES:  # a pickle: no flow model
+        return
+    info = checkpoints.inspect_model(path)
+    if info.loadable:  # a file that cannot load says why itself
+        check_memory(info, where.device, where.dtype, memory_savers(path))
+
+
 def memory_savers(path: Path) -> dict[str, bool]:
     """The user's per-model memory savers (attention slicing, VAE tiling, CPU offload on CUDA)."""
     from ldm_studio.engine.checkpoints import get_model_settings
@@ -287,10 +304,12 @@ def load_model(
         raise ModelLoadError(str(error)) from error
     try:
         if path.is_dir():
+            _check_memory(path, where, file_options or {})
             pipe = _load_folder(path, where.dtype)
             family = _folder_family(path)
             name = path.name
         elif path.suffix.lower() in MODEL_FILE_SUFFIXES:
+            _check_memory(path, where, file_options or {})
             pipe, family = _load_file(path, where.dtype, file_options or {})
             name = path.stem
         else:

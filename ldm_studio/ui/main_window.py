@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from ldm_studio import APP_NAME
 from ldm_studio.app.backend import ModelSummary
 from ldm_studio.app.jobs import WalkSpec
-from ldm_studio.app.model_parts import flow_family
+from ldm_studio.app.model_parts import is_flow_model
 from ldm_studio.app.session import Session
 from ldm_studio.engine.checkpoints.settings import get_model_settings
 from ldm_studio.ui.animation_dialogs import TimelineExportDialog, WalkDialog
@@ -203,7 +203,7 @@ class MainWindow(QMainWindow):
 
     def _model_failed(self, message: str) -> None:
         failed = self.session.failed_path
-        self.model_panel.show_failed(message, parts=bool(failed and flow_family(Path(failed))))
+        self.model_panel.show_failed(message, parts=bool(failed and is_flow_model(Path(failed))))
         if self.session.model is None:
             self.placement_label.setText("No model")
 

@@ -27,7 +27,7 @@ class ModelPanel(QWidget):
     placementChanged = Signal()
     settingsRequested = Signal()
     addFolderRequested = Signal(str)
-    partsRequested = Signal()  # a flow single file failed for want of parts: open its settings
+    partsRequested = Signal()  # an SD 3 / FLUX model failed (parts, memory): open its settings
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -66,8 +66,10 @@ class ModelPanel(QWidget):
         self.status = QLabel("No model loaded")
         self.status.setObjectName("modelStatus")
         self.status.setWordWrap(True)
-        self.choose_parts = QPushButton("Choose parts…")
-        self.choose_parts.setToolTip("Pick this model's text encoders and VAE in its settings (remembered)")
+        self.choose_parts = QPushButton("Model settings…")
+        self.choose_parts.setToolTip(
+            "This model's settings: its text encoders and VAE, or loading it although memory looks short"
+        )
         self.choose_parts.clicked.connect(self.partsRequested)
         self.choose_parts.hide()
 

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ldm_studio.app.model_parts import flow_family
+from ldm_studio.app.model_parts import flow_family, is_flow_model
 from ldm_studio.engine.distilled import KIND_LABELS, NOT_DISTILLED, SETTING_KEY
 from ldm_studio.ui.model_parts_box import ModelPartsBox
 
@@ -38,6 +38,12 @@ SAVERS = [
         "cpu_offload",
         "CPU offload (CUDA)",
         "Keep weights in RAM and move each model to the GPU only while it runs",
+    ),
+    (
+        "skip_memory_check",  # engine.memory_check.SKIP_SETTING; shown for SD 3 / FLUX models only
+        "Load even if memory looks short",
+        "SD 3 / FLUX: load although the estimate says this machine cannot hold the model (it may swap "
+        "for minutes or be stopped by the system)",
     ),
 ]
 
@@ -111,6 +117,8 @@ class ModelSettingsDialog(QDialog):
         form.addRow("Few-step model", self.few_step)
         if tiny is not None:  # ui.tiny_decoder_choice: per family, kept in the app settings
             form.addRow(f"Tiny decoder ({tiny.family})", tiny)
+        if not is_flow_model(self.model_path):
+            self.savers.pop("skip_memory_check")
         for box in self.savers.values():
             form.addRow("" if box is not self.savers["attention_slicing"] else "Memory", box)
         layout = QVBoxLayout(self)

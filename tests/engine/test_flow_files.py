@@ -71,21 +71,3 @@ def test_sd3_variants_from_the_header():
 
 def test_an_sd_unet_file_is_not_taken_for_a_flow_model():
     assert describe_flow_file(["model.diffusion_model.input_blocks.0.0.weight"]) is None
-
-
-def test_memory_sentence_for_a_12b_transformer_on_a_24_gb_machine():
-    from ldm_studio.engine.flow_models import memory_needed, memory_sentence
-
-    flux = {
-        "transformer": 11_900_000_000,
-        "text_encoder_2": 4_760_000_000,
-        "text_encoder": 123_000_000,
-        "vae": 84_000_000,
-    }
-    assert memory_needed(flux, "bfloat16") == int(16_867_000_000 * 2 * 1.2)
-    sentence = memory_sentence(flux, "bfloat16", 24_000_000_000)
-    assert sentence == (
-        "This model needs about 40.5 GB in bfloat16 and this machine has 24.0 GB free; "
-        "in fp8 it needs 20.2 GB, which fits."
-    )
-    assert memory_sentence(flux, "fp8", 24_000_000_000) == ""

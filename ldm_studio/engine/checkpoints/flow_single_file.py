@@ -46,6 +46,22 @@ def given_parts(path: Path, chosen: dict[str, Any] | None) -> dict[str, Path]:
     return {**remembered, **normalise_parts(chosen)}
 
 
+def part_parameters(table: TensorTable, sources: dict[str, PartSource]) -> tuple[dict[str, int], str]:
+    """(parameters per part, "" or why a part's file cannot be read), the same count for .safetensors
+    and .gguf files: the transformer (what the file holds but its inside parts) and each part found,
+    inside or beside; an unreadable part is left out."""
+    import math
+
+    counts, problem = {}, ""
+    for part, source in sources.items():
+        try:
+            counts[part] = sum(math.prod(shape) for shape in part_table(source, part).values())
+        except ModelLoadError as error:
+            problem = problem or str(error)
+    inside = sum(count for part, count in counts.items() if sources[part].origin == "inside")
+    return {"transformer": table.numel() - inside, **counts}, problem
+
+
 def parts_status(
     path: Path, table: TensorTable, chosen: dict[str, Any] | None, family: str
 ) -> tuple[dict[str, PartSource], str]:

@@ -6,14 +6,12 @@ Any other GGUF (an LLM, an SD 3 or SD 1.x quantisation) is named and refused wit
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 from ldm_studio.engine.catalog import human_size
 from ldm_studio.engine.checkpoints.info import ModelInfo
 from ldm_studio.engine.checkpoints.tensors import TensorTable
-from ldm_studio.engine.errors import ModelLoadError
 
 ONLY_FLUX = "LDM Studio loads GGUF files of FLUX.1 transformers only (such as flux1-dev-Q4_0.gguf)"
 
@@ -47,15 +45,12 @@ def describe_gguf(path: Path, table: TensorTable, flow: Any, common: dict[str, A
         kinds = ", ".join(unsupported)
         reason = f"{path.name} holds tensors in the ggml type {kinds}, which LDM Studio cannot dequantise"
     else:
-        reason, sources = _parts(path, table)
-        for part, source in sources.items():
-            notes.append(f"{part}: {source.file.name} ({source.origin})")
-            try:
-                from ldm_studio.engine.checkpoints.flow_parts import part_table
+        from ldm_studio.engine.checkpoints.flow_single_file import part_parameters
 
-                parameters[part] = sum(math.prod(shape) for shape in part_table(source, part).values())
-            except ModelLoadError as error:
-                reason = reason or str(error)
+        reason, sources = _parts(path, table)
+        notes.extend(f"{part}: {source.file.name} ({source.origin})" for part, source in sources.items())
+        parameters, unreadable = part_parameters(table, sources)
+        reason = reason or unreadable
     return ModelInfo(
         family="flux",
         loadable=not reason,

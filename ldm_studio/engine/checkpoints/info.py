@@ -16,6 +16,7 @@ SUPPORTED = (
 # Bytes of working memory per (latent pixel x first-level UNet channel) for one CFG step, and per
 # image pixel for the VAE decode, plus the Python/torch/diffusers runtime itself; checked against
 # bench/sd15_size.py (SD 1.5 size, fp32, 512 px: 6.07 GB peak RSS measured, 6.08 GB estimated).
+FLOW_FAMILIES = ("flux", "sd3")
 UNET_WORKSPACE_PER_LATENT_CHANNEL = 2 * 4 * 30
 VAE_WORKSPACE_PER_PIXEL = 128 * 4 * 6
 RUNTIME_BYTES = 700_000_000
@@ -69,7 +70,7 @@ class ModelInfo:
 
     def memory_estimate(self, bytes_per_parameter: int = 4) -> int:
         """Rough peak memory to generate one image at the native size (weights + working memory)."""
-        if self.stored_bytes:  # a flow model with a quantised part (engine.flow_models)
+        if self.family in FLOW_FAMILIES:  # SD 3 / FLUX: every part counted (engine.flow_models)
             from ldm_studio.engine.flow_models import memory_needed
 
             precision = "float32" if bytes_per_parameter >= 4 else "float16"

@@ -102,9 +102,11 @@ def describe_tensors(path: Path, table: TensorTable, file_type: str) -> ModelInf
         parts = {"transformer": table.numel()}
         loadable, reason, notes = False, flow.reason, ()
         if file_type == "safetensors":  # engine.checkpoints.flow_single_file / sd3_single_file
-            from ldm_studio.engine.checkpoints.flow_single_file import parts_status
+            from ldm_studio.engine.checkpoints.flow_single_file import part_parameters, parts_status
 
             sources, reason = parts_status(path, table, None, flow.family)
+            parts, unreadable = part_parameters(table, sources)
+            reason = reason or unreadable
             loadable = not reason
             if flow.family == "sd3" and loadable:  # SD 3 runs without T5, less faithfully
                 from ldm_studio.engine.checkpoints.sd3_single_file import t5_note
