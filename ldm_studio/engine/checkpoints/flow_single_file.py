@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ldm_studio.engine.catalog import GGUF_SUFFIX
-from ldm_studio.engine.checkpoints import flow_configs
+from ldm_studio.engine.checkpoints import flow_configs, fp8_weights
 from ldm_studio.engine.checkpoints.flow_gguf import load_gguf_transformer, read_gguf_table
 from ldm_studio.engine.checkpoints.flow_parts import (
     FAMILY_NAMES,
@@ -80,18 +80,46 @@ def parts_status(
     return sources, missing_sentence(path, flow.variant, missing, family=family) if missing else ""
 
 
-def _tensors(source: PartSource, dtype: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+def _tensors(
+    source: PartSource, dtype: Any, skip: tuple[str, ...] = (), keep_fp8: bool = False
+) -> dict[str, Any]:
+    """The part's tensors in ``dtype``; fp8 ones stay fp8 with ``keep_fp8`` (engine.checkpoints.fp8_weights),
+    scaled-fp8 ones are dequantised."""
     from safetensors import safe_open
 
-    tensors = {}
+    raw = {}
     with safe_open(str(source.file), framework="pt") as handle:
         for name in handle.keys():  # noqa: SIM118 (a safe_open handle is no dict)
             if name.startswith(source.prefix) and not name.startswith(skip):
-                tensor = handle.get_tensor(name)
-                tensors[name[len(source.prefix) :]] = (
-                    tensor.to(dtype) if tensor.is_floating_point() else tensor
-                )
-    return tensors
+                raw[name[len(source.prefix) :]] = handle.get_tensor(name)
+    if fp8_weights.is_scaled(raw):
+        return fp8_weights.unscale(raw, dtype)
+    return {
+        name: tensor.to(dtype)
+        if tensor.is_floating_point() and not (keep_fp8 and tensor.dtype in fp8_weights.FP8_DTYPES)
+        else tensor
+        for name, tensor in raw.items()
+    }
+
+
+def fp8_parts(
+    table: TensorTable, sources: dict[str, PartSource], parameters: dict[str, int]
+) -> dict[str, int]:
+    """Bytes held by the parts kept in fp8 when loaded (one a weight): the transformer and T5."""
+    from ldm_studio.engine.checkpoints import fp8_weights
+
+    prefix, _ = _transformer_keys(table.shapes)
+    tables = {"transformer": (table, prefix)}
+    t5 = sources.get("t5xxl")
+    if t5 is not None:
+        tables["t5xxl"] = (table if t5.origin == "inside" else read_safetensors_header(t5.file), t5.prefix)
+    kept = {}
+    for part, (part_table_, part_prefix) in tables.items():
+        names = [name for name in part_table_.shapes if name.startswith(part_prefix)]
+        share = fp8_weights.fp8_share(part_table_.dtypes, part_table_.shapes, part_prefix)
+        if part in parameters and share > 0.5 and not fp8_weights.is_scaled(names):
+            kept[part] = parameters[part]
+    return kept
 
 
 def _assign(model_class: Any, config: Any, state: dict[str, Any], label: str, *, strict: bool = True) -> Any:
@@ -142,16 +170,20 @@ def _check_vocabulary(tokenizer: Any, rows: int, part: str, source: PartSource) 
 def _safetensors_transformer(path: Path, prefix: str, sources: dict, folder: Path, dtype: Any) -> Any:
     import diffusers
 
+    from ldm_studio.engine.checkpoints import fp8_weights
+
     transformer_source = PartSource(path, prefix, "inside")
     skip = tuple(p for source in sources.values() if source.origin == "inside" for p in [source.prefix])
-    original = _tensors(transformer_source, dtype, skip if prefix == "" else ())
+    original = _tensors(transformer_source, dtype, skip if prefix == "" else (), keep_fp8=True)
     config = flow_configs.transformer(folder, {k: tuple(v.shape) for k, v in original.items()})
-    return _assign(
+    transformer = _assign(
         diffusers.FluxTransformer2DModel,
         config,
         convert_flux_transformer(original),
         f"{path.name}'s transformer",
     )
+    fp8_weights.keep_in_fp8(transformer, dtype)
+    return transformer
 
 
 def load_flux_single_file(path: Path, torch_dtype: Any = None, chosen: dict[str, Any] | None = None) -> Any:
@@ -160,6 +192,8 @@ def load_flux_single_file(path: Path, torch_dtype: Any = None, chosen: dict[str,
     import torch
     from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
     from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
+
+    from ldm_studio.engine.checkpoints import fp8_weights
 
     dtype = torch_dtype or torch.float32
     path = Path(path).expanduser()
@@ -191,11 +225,12 @@ def load_flux_single_file(path: Path, torch_dtype: Any = None, chosen: dict[str,
         text_encoder = _assign(
             CLIPTextModel, clip_config, clip_state, sources["clip_l"].file.name, strict=False
         )
-        t5_state = _tensors(sources["t5xxl"], dtype)
+        t5_state = _tensors(sources["t5xxl"], dtype, keep_fp8=True)
         _check_vocabulary(t5_tokenizer, shapes["t5xxl"]["shared.weight"][0], "t5xxl", sources["t5xxl"])
         t5_state.setdefault("encoder.embed_tokens.weight", t5_state["shared.weight"])  # tied in T5
         t5_config = T5Config(**flow_configs.t5(folder, shapes["t5xxl"]))
         text_encoder_2 = _assign(T5EncoderModel, t5_config, t5_state, sources["t5xxl"].file.name)
+        fp8_weights.keep_in_fp8(text_encoder_2, dtype)
         vae_config = flow_configs.vae(folder, shapes["vae"])
         vae_state = convert_ldm_vae_checkpoint(_tensors(sources["vae"], dtype), vae_config)
         vae = _assign(diffusers.AutoencoderKL, vae_config, vae_state, sources["vae"].file.name)

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ldm_studio.engine.catalog import GGUF_SUFFIX, PICKLE_SUFFIXES, SAFETENSORS_SUFFIX
+from ldm_studio.engine.catalog import GGUF_SUFFIX, PICKLE_SUFFIXES, SAFETENSORS_SUFFIX, human_size
 from ldm_studio.engine.checkpoints import layout as layouts
 from ldm_studio.engine.checkpoints.folders import folder_family as folder_family  # re-exported
 from ldm_studio.engine.checkpoints.folders import inspect_folder
@@ -100,21 +100,28 @@ def describe_tensors(path: Path, table: TensorTable, file_type: str) -> ModelInf
         return describe_gguf(path, table, flow, common)
     if flow is not None:
         parts = {"transformer": table.numel()}
-        loadable, reason, notes = False, flow.reason, ()
+        loadable, reason, notes, stored = False, flow.reason, (), {}
         if file_type == "safetensors":  # engine.checkpoints.flow_single_file / sd3_single_file
-            from ldm_studio.engine.checkpoints.flow_single_file import part_parameters, parts_status
+            from ldm_studio.engine.checkpoints.flow_single_file import (
+                fp8_parts,
+                part_parameters,
+                parts_status,
+            )
 
             sources, reason = parts_status(path, table, None, flow.family)
             parts, unreadable = part_parameters(table, sources)
             reason = reason or unreadable
+            stored = fp8_parts(table, sources, parts) if not unreadable else {}
             loadable = not reason
             if flow.family == "sd3" and loadable:  # SD 3 runs without T5, less faithfully
                 from ldm_studio.engine.checkpoints.sd3_single_file import t5_note
 
                 notes = tuple(note for note in [t5_note(sources)] if note)
+            notes += tuple(f"{part} kept in fp8 ({human_size(size)})" for part, size in stored.items())
         return ModelInfo(
-            family=flow.family, loadable=loadable, reason=reason, parameters=parts, notes=notes, **common
-        )
+            family=flow.family, loadable=loadable, reason=reason, parameters=parts, notes=notes,
+            stored_bytes=stored, **common,
+        )  # fmt: skip
     if any(name.startswith(UNET_PREFIX) for name in table.shapes):
         return _describe_full_model(path, table, common)
     family, reason = _classify_other(table)

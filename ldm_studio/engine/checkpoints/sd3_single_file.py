@@ -178,8 +178,12 @@ def load_sd3_single_file(
     if "t5xxl" not in sources:
         log.warning("%s loads %s", path.name, NO_T5_NOTE)
     try:
+        from ldm_studio.engine.checkpoints import fp8_weights
+
         skip = tuple(source.prefix for source in sources.values() if source.origin == "inside")
-        original = _tensors(PartSource(path, prefix, "inside"), dtype, skip if prefix == "" else ())
+        original = _tensors(
+            PartSource(path, prefix, "inside"), dtype, skip if prefix == "" else (), keep_fp8=True
+        )
         config = transformer_config(folder, {k: tuple(v.shape) for k, v in original.items()})
         transformer = _assign(
             diffusers.SD3Transformer2DModel,
@@ -187,6 +191,7 @@ def load_sd3_single_file(
             convert_sd3_transformer_checkpoint_to_diffusers(original),
             f"{path.name}'s transformer",
         )
+        fp8_weights.keep_in_fp8(transformer, dtype)
         tokenizer, tokenizer_2 = clip_tokenizer(given, folder), clip_tokenizer(given, folder, "tokenizer_2")
         encoders = []
         for part, component, part_tokenizer in (
@@ -202,11 +207,12 @@ def load_sd3_single_file(
         if "t5xxl" in sources:
             tokenizer_3 = _t5_tokenizer(given)
             _check_vocabulary(tokenizer_3, shapes["t5xxl"]["shared.weight"][0], "t5xxl", sources["t5xxl"])
-            t5_state = _tensors(sources["t5xxl"], dtype)
+            t5_state = _tensors(sources["t5xxl"], dtype, keep_fp8=True)
             t5_state.setdefault("encoder.embed_tokens.weight", t5_state["shared.weight"])  # tied in T5
             # T5-XXL is FLUX's encoder too: its shipped config is the one refitted here
             t5_config = T5Config(**flow_configs.t5(flow_configs.flux_config_folder(True), shapes["t5xxl"]))
             text_encoder_3 = _assign(T5EncoderModel, t5_config, t5_state, sources["t5xxl"].file.name)
+            fp8_weights.keep_in_fp8(text_encoder_3, dtype)
         vae_config = flow_configs.vae(folder, shapes["vae"])
         vae_state = _tensors(sources["vae"], dtype)
         if not any(name.startswith("decoder.up_blocks.") for name in vae_state):  # not diffusers' own layout

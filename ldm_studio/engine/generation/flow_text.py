@@ -84,7 +84,7 @@ def _t5(pipe: Any, encoder: Any, tokenizer: Any, pieces: TextPieces, length: int
         ids, weights = _weighted_ids(tokenizer, chunk, length, bos=False)
         hidden = encoder(torch.tensor([ids], device=_device(encoder)), output_hidden_states=False)[0]
         outputs.append(emphasise(hidden, torch.tensor([weights], dtype=hidden.dtype, device=hidden.device)))
-    return torch.cat(outputs, dim=1).to(encoder.dtype)
+    return torch.cat(outputs, dim=1)  # (in the compute dtype: an fp8-kept encoder's .dtype is fp8)
 
 
 def _clip(encoder: Any, tokenizer: Any, pieces: TextPieces, length: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -120,7 +120,8 @@ def _made_for(made_for: str, model_family: str) -> str:
 
 def _quantised(target: Target) -> bool:
     # diffusers' GGUFParameter holds raw quantised blocks (its shape is bytes, not weights)
-    return type(target.module.weight).__name__ == "GGUFParameter"
+    weight = target.module.weight
+    return type(weight).__name__ == "GGUFParameter" or str(weight.dtype).startswith("torch.float8")
 
 
 def fit_lora(
@@ -151,8 +152,8 @@ def fit_lora(
             unmatched.setdefault(part, []).append(layer_name)
         elif _quantised(target):
             raise LoraError(
-                f"{name} cannot be applied: this model's transformer is GGUF-quantised, whose weights "
-                "cannot be patched; use an unquantised (safetensors) model for LoRAs"
+                f"{name} cannot be applied: this model's transformer is GGUF-quantised or kept in fp8, "
+                "whose weights cannot be patched; use an fp16 / bf16 (safetensors) model for LoRAs"
             )
         elif not layer.fits(tuple(target.weight.shape)):
             misfits.append(
