@@ -12,7 +12,7 @@ import torch
 
 from ldm_studio.engine.errors import GenerationError
 from ldm_studio.engine.generate import generate
-from ldm_studio.engine.generation.flow_conditioning import condition_flow
+from ldm_studio.engine.generation.flow_conditioning import condition_flow, flow_schedule
 from ldm_studio.engine.generation.flow_text import (
     FLUX_MAX_T5_TOKENS,
     SD3_MAX_T5_TOKENS,
@@ -159,3 +159,12 @@ def test_an_edited_prompt_makes_an_image_between_its_two_texts(models):
 def test_and_is_still_refused_in_words(models):
     with pytest.raises(GenerationError, match="AND"):
         condition_flow(models["flux"], request("a cat AND a dog"), False)
+
+
+def test_and_in_a_negative_prompt_is_text_as_in_a1111(models):
+    model = models["sd3"]  # SD 3 reads its negative prompt (CFG)
+    schedule = condition_flow(model, request("a cat", negative_prompt="blurry AND dark"), True)
+    plain = flow_schedule(model, request("a cat", negative_prompt="blurry AND dark"), True)
+    assert torch.equal(schedule.parts[0][1].embeds, plain.parts[0][1].embeds)
+    other = condition_flow(model, request("a cat", negative_prompt="blurry dark"), True)
+    assert not torch.equal(schedule.parts[0][1].embeds[:1], other.parts[0][1].embeds[:1])

@@ -27,11 +27,11 @@ from ldm_studio.engine.request import GenerationRequest
 
 
 def check_plain_prompt(request: GenerationRequest) -> None:
-    """Refuse what would silently mean something else here: AND (composable diffusion)."""
-    for text in (request.prompt, request.negative_prompt):
-        parsed = parse_prompt(text, request.steps)
-        if parsed.unsupported:
-            raise GenerationError(parsed.unsupported)
+    """Refuse what would silently mean something else here: AND (composable diffusion) in the prompt.
+    A negative prompt is never split at AND (A1111): there it is text."""
+    parsed = parse_prompt(request.prompt, request.steps)
+    if parsed.unsupported:
+        raise GenerationError(parsed.unsupported)
 
 
 @torch.no_grad()
