@@ -222,19 +222,49 @@ def timing(args: argparse.Namespace) -> dict:
     }
 
 
+def _status_bytes(field: str) -> int:
+    """A /proc/self/status size (VmRSS, VmHWM) in bytes; 0 where there is no /proc (not Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def peak_memory(args: argparse.Namespace) -> dict:
-    """One engine request with fp32 or bf16 weights (explicit choice: no autocast); peak RSS."""
+    """One engine request with fp32, bf16 or fp8-kept weights (fp8: stored e4m3, computed in bf16 by
+    engine.checkpoints.fp8_weights); the resident memory once the weights are placed, and the peak
+    during the step alone (Linux: /proc/self/clear_refs resets the high-water mark after the build,
+    whose fp32 start would hide it)."""
+    import gc
+
     import torch
 
+    from ldm_studio.engine.checkpoints.fp8_weights import keep_in_fp8
+
     torch.set_grad_enabled(False)
-    pipe = build_pipeline(args.quick, args.memory_child)
-    model, plan = engine_model(pipe, args.memory_child)
+    weights = args.memory_child
+    pipe = build_pipeline(args.quick, "bfloat16" if weights == "fp8" else weights)
+    if weights == "fp8":
+        pipe.transformer.to(torch.float8_e4m3fn)
+        keep_in_fp8(pipe.transformer, torch.bfloat16)
+    model, plan = engine_model(pipe, "bfloat16" if weights == "fp8" else weights)
     text = prompt_embeds(pipe, args.quick)
+    gc.collect()
+    resident = _status_bytes("VmRSS")
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
     started = time.perf_counter()
     runners(pipe, model, plan, text, args.size, 1)["LDM Studio engine"]()
     return {
-        "dtype": args.memory_child,
+        "dtype": weights,
         "seconds": time.perf_counter() - started,
+        "resident": resident,
+        "step_peak": _status_bytes("VmHWM"),
         "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
 
@@ -317,7 +347,7 @@ def main() -> None:
         "--threads", type=int, default=0, help="torch threads (default: torch's choice; --quick: 1)"
     )
     parser.add_argument("--timing-child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--memory-child", choices=("float32", "bfloat16"), help=argparse.SUPPRESS)
+    parser.add_argument("--memory-child", choices=("float32", "bfloat16", "fp8"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.size = args.size or (64 if args.quick else 512)
     # --quick runs beside other jobs: two spinning OpenMP threads there made a 5 ms step 0.4 s
@@ -352,11 +382,12 @@ def main() -> None:
         f"bare {found['first']['bare diffusers pipeline']:.3f} s, "
         f"ours {found['first']['LDM Studio engine']:.3f} s"
     )
-    for dtype in ("float32", "bfloat16"):
+    for dtype in ("float32", "bfloat16", "fp8"):
         memory = spawn(["--memory-child", dtype, *common])
         print(
-            f"peak RSS, one engine step, {dtype} weights: {memory['peak_rss'] / 1e9:.2f} GB "
-            f"({memory['seconds']:.1f} s)"
+            f"{dtype} weights: resident after placing them {memory['resident'] / 1e9:.2f} GB, peak during "
+            f"one engine step {memory['step_peak'] / 1e9:.2f} GB ({memory['seconds']:.1f} s), peak of the "
+            f"whole process {memory['peak_rss'] / 1e9:.2f} GB"
         )
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 

@@ -16,7 +16,7 @@ from ldm_studio.engine.checkpoints.fp8_weights import FP8_DTYPES, unscale
 from ldm_studio.engine.generate import generate
 from ldm_studio.engine.loader import load_model
 from tests.engine.test_flow_models import pixels, request_for
-from tests.flow_layouts import build_conventional_flux, write_bfl_set
+from tests.flow_layouts import build_conventional_flux, build_conventional_sd3, write_bfl_set, write_sd3_set
 
 FP8 = torch.float8_e4m3fn
 
@@ -101,3 +101,25 @@ def test_scaled_fp8_is_dequantised_with_its_scales(sets, tmp_path):
     model = load(sets, folder / "flux1-dev.safetensors")
     assert model.pipe.text_encoder_2.encoder.block[0].layer[0].SelfAttention.q.weight.dtype == torch.float32
     assert "t5xxl" not in inspect_model(folder / "flux1-dev.safetensors").stored_bytes
+
+
+def test_an_sd3_fp8_transformer_with_its_fp8_positional_embedding(tmp_path):
+    from diffusers import StableDiffusion3Pipeline
+
+    folder = build_conventional_sd3(tmp_path / "tiny-sd3")
+    pipe = StableDiffusion3Pipeline.from_pretrained(folder, local_files_only=True)
+    original = write_sd3_set(pipe, tmp_path / "original", t5=False)
+    fp8, up = tmp_path / "fp8", tmp_path / "up"
+    for target in (fp8, up):
+        shutil.copytree(original.parent, target)
+    as_fp8(original, fp8 / original.name)  # pos_embed (a buffer in diffusers) in fp8 too
+    cast_up(fp8 / original.name, up / original.name)
+    options = {"parts": {"tokenizers": folder}}
+    kept = load_model(fp8 / original.name, device="cpu", dtype="float32", file_options=options)
+    assert kept.pipe.transformer.transformer_blocks[0].attn.to_q.weight.dtype == FP8
+    assert kept.pipe.transformer.pos_embed.pos_embed.dtype == torch.float32
+    reference = load_model(up / original.name, device="cpu", dtype="float32", file_options=options)
+    request = request_for(steps=2, guidance=4.0)
+    a = pixels(generate(kept, request)).astype(np.int16)
+    b = pixels(generate(reference, request)).astype(np.int16)
+    assert np.abs(a - b).max() <= 1 and a.std() > 1

@@ -84,6 +84,13 @@ def keep_in_fp8(module: torch.nn.Module, compute_dtype: torch.dtype) -> bool:
         for parameter in layer.parameters(recurse=False):
             if parameter.dtype in FP8_DTYPES and not hooked:  # (a hooked layer's bias goes to fp8 too)
                 parameter.data = parameter.data.to(compute_dtype)
+        for buffer_name, buffer in layer.named_buffers(recurse=False):  # SD 3's positional embedding
+            if buffer.dtype in FP8_DTYPES:
+                layer.register_buffer(
+                    buffer_name,
+                    buffer.to(compute_dtype),
+                    buffer_name not in layer._non_persistent_buffers_set,
+                )
     apply_layerwise_casting(module, storage, compute_dtype, skip_modules_pattern=SKIP_PATTERNS)
     return True
 
