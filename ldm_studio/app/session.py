@@ -144,11 +144,13 @@ class Session(QObject, SessionTasks):
         if self.model is not None:
             self.load_model(self.model.path)
 
-    def model_settings(self) -> dict:
-        """The loaded model's own settings (prediction type, VAE, memory savers); {} without a model."""
+    def model_settings(self, path: str | None = None) -> dict:
+        """The loaded model's (or ``path``'s) own settings (prediction type, VAE, memory savers, parts);
+        {} without a model."""
         from ldm_studio.engine.checkpoints.settings import get_model_settings
 
-        return get_model_settings(Path(self.model.path)) if self.model else {}
+        path = path or (self.model.path if self.model else None)
+        return get_model_settings(Path(path)) if path else {}
 
     def save_model_settings(self, values: dict, path: str | None = None) -> bool:
         """Remember ``values`` for the loaded model (or ``path``, one that failed to load) and load it

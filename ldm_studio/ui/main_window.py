@@ -28,7 +28,6 @@ from ldm_studio.app.backend import ModelSummary
 from ldm_studio.app.jobs import WalkSpec
 from ldm_studio.app.model_parts import is_flow_model
 from ldm_studio.app.session import Session
-from ldm_studio.engine.checkpoints.settings import get_model_settings
 from ldm_studio.ui.animation_dialogs import TimelineExportDialog, WalkDialog
 from ldm_studio.ui.create_page import CreatePage
 from ldm_studio.ui.gallery_panel import GalleryPanel
@@ -231,7 +230,7 @@ class MainWindow(QMainWindow):
         loaded = session.model is not None and session.model.path == path
         # the family's tiny decoder (app settings, not the model's); a model that did not load has none yet
         tiny = tiny_decoder_choice(session) if loaded else None
-        saved = get_model_settings(Path(path))
+        saved = session.model_settings(path)
         dialog = ModelSettingsDialog(Path(path), saved, self, detected, tiny)
         dialog.convertRequested.connect(session.convert_checkpoint)
         if dialog.exec() == ModelSettingsDialog.DialogCode.Accepted:
