@@ -12,7 +12,6 @@ from ldm_studio.engine.errors import ModelLoadError
 from ldm_studio.engine.flow_files import describe_flow_file
 
 SUFFIXES = (".safetensors", ".sft")
-ORIGINS = {"inside": "inside the file", "chosen": "chosen", "beside the model": "beside the model"}
 
 
 @dataclass(frozen=True)
@@ -43,17 +42,10 @@ def flow_family(model: Path) -> str | None:
 
 def is_flow_model(model: Path) -> bool:
     """An SD 3 / FLUX single file or diffusers folder: one whose load checks the memory first."""
-    import json
+    from ldm_studio.engine.flow_models import folder_variant
 
-    if flow_family(model):
-        return True
-    try:
-        index = json.loads((Path(model) / "model_index.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(index, dict) and str(index.get("_class_name", "")).startswith(
-        ("Flux", "StableDiffusion3")
-    )
+    model = Path(model)
+    return folder_variant(model) is not None if model.is_dir() else flow_family(model) is not None
 
 
 def _flow(model: Path):
@@ -83,27 +75,22 @@ def part_rows(model: Path, chosen: dict[str, Any] | None = None) -> list[PartRow
     rows = []
     for part in needed:
         source = sources.get(part)
+        inside = source is not None and source.origin == "inside"
         if source is None:
             status = "missing"
-        elif source.origin == "inside":
-            status = ORIGINS["inside"]
-        else:
-            status = f"{ORIGINS.get(source.origin, source.origin)}: {source.file.name}"
-        inside = source is not None and source.origin == "inside"
+        else:  # "chosen: clip_l.safetensors", "beside the model: ae.safetensors"
+            status = "inside the file" if inside else f"{source.origin}: {source.file.name}"
         rows.append(PartRow(part, label(part, flow.family), status, source is None, inside))
     return rows
 
 
 def part_problem(part: str, path: Path, family: str = "flux") -> str:
-    """ "" when ``path`` can be this part, else the engine's sentence for why not."""
-    from ldm_studio.engine.checkpoints.flow_parts import KIND_MARKERS, PartSource
+    """ "" when ``path`` can be this part, else the sentence for why not (the loader's kind check)."""
+    from ldm_studio.engine.checkpoints.flow_parts import PartSource, is_kind
 
     source = PartSource(Path(path).expanduser(), "", "chosen")
     try:
         shapes = part_table(source, part)
     except (OSError, ValueError, ModelLoadError) as error:
         return str(error)
-    markers = KIND_MARKERS.get(part, ())
-    if markers and not any(marker in shapes for marker in markers):
-        return f"{source.file.name} is not {label(part, family)}"
-    return ""
+    return "" if is_kind(part, shapes) else f"{source.file.name} is not {label(part, family)}"

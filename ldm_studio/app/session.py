@@ -84,7 +84,7 @@ class Session(QObject, SessionTasks):
         self.flow_handover = FlowHandover()  # SD settings a FLUX / SD 3 model replaced, given back after
         self._after_load: list = []  # (request, preview) of a Generate pressed while the model loads
         self.loading_path: str | None = None  # Generate meanwhile queues behind the load
-        self.failed_path: str | None = None  # the last load's model, until it arrives (settings may fix it)
+        self.failed_path: str | None = None  # the model whose load failed last (its settings may fix it)
         self.draft = drafts.restored(settings.last_request, settings.random_seed)
         self.preview = drafts.preview_settings(settings.preview_mode, settings.preview_every)
         self.placement: tuple[str, str] = (settings.device, settings.dtype)
@@ -170,7 +170,6 @@ class Session(QObject, SessionTasks):
 
     def _on_loading(self, path: str) -> None:
         self.loading_path = path
-        self.failed_path = path  # until it arrives
         self.loadingChanged.emit(path)
         self.status.emit(f"Loading {path}", 0)
 
@@ -178,8 +177,7 @@ class Session(QObject, SessionTasks):
         if self.model is None or self.model.path != summary.path:
             self._branch_source = None  # another model's latents cannot be continued
         self.loading_path = None
-        if summary.path == self.failed_path:
-            self.failed_path = None
+        self.failed_path = None
         previous = self.model.path if self.model else self.settings.last_model
         before = self.draft  # what a flow model's defaults replace (app.flow_defaults)
         self.model = summary
@@ -212,7 +210,7 @@ class Session(QObject, SessionTasks):
             self.worker.generate(request, preview, None)
 
     def _on_load_failed(self, message: str) -> None:
-        self.loading_path = None
+        self.failed_path, self.loading_path = self.loading_path, None
         self._drop_after_load()
         self.loadingChanged.emit("")
         self.status.emit("Could not load the model", 10000)  # replaces the lasting "Loading …"

@@ -184,10 +184,13 @@ def _load_folder(folder: Path, dtype: torch.dtype) -> Any:
         return pipeline_class.from_pretrained(folder, local_files_only=True, dtype=dtype, **extra)
 
 
-def _load_file(path: Path, dtype: torch.dtype, options: dict[str, Any]) -> tuple[Any, str]:
+def _load_file(path: Path, where: Placement, options: dict[str, Any]) -> tuple[Any, str]:
     from ldm_studio.engine import checkpoints
 
-    info = checkpoints.inspect_model(path)  # header only: refuses unknown or unsafe files early
+    dtype = where.dtype
+    # header only: refuses unknown or unsafe files early; counts the parts given for this load too
+    info = checkpoints.inspect_model(path, options.get("parts"))
+    _check_memory(info, where, options)
     if info.family == "flux" and info.file_type in ("safetensors", "gguf"):  # parts may come from options
         from ldm_studio.engine.checkpoints.flow_single_file import load_flux_single_file
 
@@ -211,21 +214,16 @@ def _load_file(path: Path, dtype: torch.dtype, options: dict[str, Any]) -> tuple
     return pipe, str(info.family)
 
 
-FLOW_FILE_SUFFIXES = (".safetensors", ".sft", ".gguf")
-
-
-def _check_memory(path: Path, where: Placement, options: dict[str, Any]) -> None:
-    """Refuse an SD 3 / FLUX model the machine cannot hold, unless the user said to try anyway."""
+def _check_memory(info: Any, where: Placement, options: dict[str, Any]) -> None:
+    """Refuse an SD 3 / FLUX model (``info``) the machine cannot hold, unless the user said to try
+    anyway; other families pass (engine.memory_check)."""
     from ldm_studio.engine import checkpoints
     from ldm_studio.engine.memory_check import SKIP_SETTING, check_memory
 
-    if options.get(SKIP_SETTING) or checkpoints.get_model_settings(path).get(SKIP_SETTING):
+    if options.get(SKIP_SETTING) or checkpoints.get_model_settings(info.path).get(SKIP_SETTING):
         return
-    if path.is_file() and path.suffix.lower() not in FLOW_FILE_SUFFIXES:  # a pickle: no flow model
-        return
-    info = checkpoints.inspect_model(path)
-    if info.loadable:  # a file that cannot load says why itself
-        check_memory(info, where.device, where.dtype, memory_savers(path))
+    if info.loadable:  # a model that cannot load says why itself
+        check_memory(info, where.device, where.dtype, memory_savers(info.path))
 
 
 def memory_savers(path: Path) -> dict[str, bool]:
@@ -304,13 +302,14 @@ def load_model(
         raise ModelLoadError(str(error)) from error
     try:
         if path.is_dir():
-            _check_memory(path, where, file_options or {})
+            from ldm_studio.engine.checkpoints import inspect_model
+
+            _check_memory(inspect_model(path), where, file_options or {})
             pipe = _load_folder(path, where.dtype)
             family = _folder_family(path)
             name = path.name
         elif path.suffix.lower() in MODEL_FILE_SUFFIXES:
-            _check_memory(path, where, file_options or {})
-            pipe, family = _load_file(path, where.dtype, file_options or {})
+            pipe, family = _load_file(path, where, file_options or {})
             name = path.stem
         else:
             raise ModelLoadError(

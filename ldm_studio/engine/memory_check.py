@@ -31,9 +31,10 @@ def check_memory(
     info: Any, device: Any, dtype: Any, savers: dict[str, bool], available: int | None = None
 ) -> None:
     """ModelLoadError with the sentence when ``info`` (a flow model's ModelInfo) will not fit."""
+    from ldm_studio.engine.checkpoints.info import FLOW_FAMILIES
     from ldm_studio.engine.flow_models import memory_sentence
 
-    if info.family not in ("flux", "sd3") or not info.parameters:
+    if info.family not in FLOW_FAMILIES or not info.parameters:
         return
     precision = PRECISION_NAMES.get(str(dtype), "float32")
     if available is None:

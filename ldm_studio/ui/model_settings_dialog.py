@@ -109,22 +109,22 @@ class ModelSettingsDialog(QDialog):
             box.setChecked(bool(saved.get(key)))
             self.savers[key] = box
 
+        flow = flow_family(self.model_path)  # SD 3 / FLUX single file: its parts are chosen below
         form = QFormLayout()
-        if is_file and not flow_family(self.model_path):  # a flow file's VAE is one of its parts
+        if is_file and not flow:  # a flow file's VAE is one of its parts
             form.addRow("Prediction type", self.prediction)
             form.addRow("VAE", vae_row)
         form.addRow("Clip skip", self.clip_skip)
         form.addRow("Few-step model", self.few_step)
         if tiny is not None:  # ui.tiny_decoder_choice: per family, kept in the app settings
             form.addRow(f"Tiny decoder ({tiny.family})", tiny)
-        if not is_flow_model(self.model_path):
+        if not (flow or is_flow_model(self.model_path)):
             self.savers.pop("skip_memory_check")
         for box in self.savers.values():
             form.addRow("" if box is not self.savers["attention_slicing"] else "Memory", box)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         # SD 3 / FLUX single files: their separate text encoders and VAE (ui.model_parts_box)
-        flow = flow_family(self.model_path)
         self.parts = ModelPartsBox(self.model_path, saved.get("parts")) if flow else None
         if self.parts is not None:
             layout.addWidget(self.parts)

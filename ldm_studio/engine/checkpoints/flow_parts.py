@@ -136,9 +136,14 @@ def missing_sentence(model: Path, variant: str, missing: list[str], family: str 
     )
 
 
+def is_kind(part: str, shapes: dict[str, tuple[int, ...]]) -> bool:
+    """Whether these tensors (prefix removed) can be ``part``: each kind has a tensor only it holds."""
+    return any(marker in shapes for marker in KIND_MARKERS[part])
+
+
 def check_kind(part: str, source: PartSource, shapes: dict[str, tuple[int, ...]], family: str) -> None:
     """ModelLoadError with a sentence when ``source`` holds another kind of part than ``part``."""
-    if not any(marker in shapes for marker in KIND_MARKERS[part]):
+    if not is_kind(part, shapes):
         where = source.file.name if source.origin != "inside" else f"the part of {source.file.name}"
         option = f"--part {cli_name(part, family)}=PATH"
         raise ModelLoadError(f"{where} is not {label(part, family)}: choose that file with {option}")

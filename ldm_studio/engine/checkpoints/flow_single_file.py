@@ -106,8 +106,6 @@ def fp8_parts(
     table: TensorTable, sources: dict[str, PartSource], parameters: dict[str, int]
 ) -> dict[str, int]:
     """Bytes held by the parts kept in fp8 when loaded (one a weight): the transformer and T5."""
-    from ldm_studio.engine.checkpoints import fp8_weights
-
     prefix, _ = _transformer_keys(table.shapes)
     tables = {"transformer": (table, prefix)}
     t5 = sources.get("t5xxl")
@@ -170,8 +168,6 @@ def _check_vocabulary(tokenizer: Any, rows: int, part: str, source: PartSource) 
 def _safetensors_transformer(path: Path, prefix: str, sources: dict, folder: Path, dtype: Any) -> Any:
     import diffusers
 
-    from ldm_studio.engine.checkpoints import fp8_weights
-
     transformer_source = PartSource(path, prefix, "inside")
     skip = tuple(p for source in sources.values() if source.origin == "inside" for p in [source.prefix])
     original = _tensors(transformer_source, dtype, skip if prefix == "" else (), keep_fp8=True)
@@ -192,8 +188,6 @@ def load_flux_single_file(path: Path, torch_dtype: Any = None, chosen: dict[str,
     import torch
     from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
     from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
-
-    from ldm_studio.engine.checkpoints import fp8_weights
 
     dtype = torch_dtype or torch.float32
     path = Path(path).expanduser()

@@ -93,7 +93,3 @@ def keep_in_fp8(module: torch.nn.Module, compute_dtype: torch.dtype) -> bool:
                 )
     apply_layerwise_casting(module, storage, compute_dtype, skip_modules_pattern=SKIP_PATTERNS)
     return True
-
-
-def kept_in_fp8(module: torch.nn.Module) -> bool:
-    return any(parameter.dtype in FP8_DTYPES for parameter in module.parameters())

@@ -26,7 +26,9 @@ def _other_reason(path: Path, table: TensorTable, flow: Any) -> str:
     )
 
 
-def describe_gguf(path: Path, table: TensorTable, flow: Any, common: dict[str, Any]) -> ModelInfo:
+def describe_gguf(
+    path: Path, table: TensorTable, flow: Any, common: dict[str, Any], chosen: dict[str, Any] | None = None
+) -> ModelInfo:
     """ModelInfo for a .gguf file; loadable when it is a FLUX.1 transformer with its parts found."""
     from ldm_studio.engine.checkpoints.flow_gguf import quantisation, unsupported_types
 
@@ -47,7 +49,7 @@ def describe_gguf(path: Path, table: TensorTable, flow: Any, common: dict[str, A
     else:
         from ldm_studio.engine.checkpoints.flow_single_file import part_parameters
 
-        reason, sources = _parts(path, table)
+        reason, sources = _parts(path, table, chosen)
         notes.extend(f"{part}: {source.file.name} ({source.origin})" for part, source in sources.items())
         parameters, unreadable = part_parameters(table, sources)
         reason = reason or unreadable
@@ -63,8 +65,8 @@ def describe_gguf(path: Path, table: TensorTable, flow: Any, common: dict[str, A
     )
 
 
-def _parts(path: Path, table: TensorTable) -> tuple[str, dict]:
+def _parts(path: Path, table: TensorTable, chosen: dict[str, Any] | None) -> tuple[str, dict]:
     from ldm_studio.engine.checkpoints.flow_single_file import parts_status
 
-    sources, reason = parts_status(path, table, None, "flux")
+    sources, reason = parts_status(path, table, chosen, "flux")
     return reason, sources

@@ -13,10 +13,10 @@ SUPPORTED = (
     "supported: Stable Diffusion 1.x, 2.x (512 epsilon and 768-v) and SDXL base checkpoints "
     "(.safetensors or .ckpt in the original layout) and diffusers model folders"
 )
+FLOW_FAMILIES = ("flux", "sd3")  # flow matching, transformer denoisers (engine.flow_models)
 # Bytes of working memory per (latent pixel x first-level UNet channel) for one CFG step, and per
 # image pixel for the VAE decode, plus the Python/torch/diffusers runtime itself; checked against
 # bench/sd15_size.py (SD 1.5 size, fp32, 512 px: 6.07 GB peak RSS measured, 6.08 GB estimated).
-FLOW_FAMILIES = ("flux", "sd3")
 UNET_WORKSPACE_PER_LATENT_CHANNEL = 2 * 4 * 30
 VAE_WORKSPACE_PER_PIXEL = 128 * 4 * 6
 RUNTIME_BYTES = 700_000_000

@@ -46,11 +46,12 @@ OTHER_INPUT_CHANNELS = {
 }
 
 
-def inspect_model(path: Path | str) -> ModelInfo:
+def inspect_model(path: Path | str, chosen_parts: dict[str, Any] | None = None) -> ModelInfo:
     """Describe a model file or folder; raise ModelLoadError when it is damaged, unsafe or unreadable.
 
     A readable file of an unsupported kind is not an error: it comes back with ``loadable=False``
-    and a ``reason`` that says what was found and what is supported.
+    and a ``reason`` that says what was found and what is supported. ``chosen_parts``: an SD 3 /
+    FLUX single file's parts given for this load (``--part``), beside those remembered or found.
     """
     path = Path(path).expanduser()
     if not path.exists():
@@ -59,7 +60,7 @@ def inspect_model(path: Path | str) -> ModelInfo:
         if path.is_dir():
             return inspect_folder(path)
         table, file_type = read_tensor_table(path)
-        return describe_tensors(path, table, file_type)
+        return describe_tensors(path, table, file_type, chosen_parts)
     except OSError as error:  # permissions, a disk that went away...
         raise ModelLoadError(f"{path.name} cannot be read: {error.strerror or error}") from error
 
@@ -87,7 +88,9 @@ def read_tensor_table(path: Path) -> tuple[TensorTable, str]:
     )
 
 
-def describe_tensors(path: Path, table: TensorTable, file_type: str) -> ModelInfo:
+def describe_tensors(
+    path: Path, table: TensorTable, file_type: str, chosen_parts: dict[str, Any] | None = None
+) -> ModelInfo:
     size = path.stat().st_size
     common: dict[str, Any] = {"path": path, "file_type": file_type, "file_size": size}
     common["weight_dtype"] = table.main_dtype()
@@ -97,7 +100,7 @@ def describe_tensors(path: Path, table: TensorTable, file_type: str) -> ModelInf
     if file_type == "gguf":  # only FLUX.1 transformers (engine.checkpoints.gguf_info)
         from ldm_studio.engine.checkpoints.gguf_info import describe_gguf
 
-        return describe_gguf(path, table, flow, common)
+        return describe_gguf(path, table, flow, common, chosen_parts)
     if flow is not None:
         parts = {"transformer": table.numel()}
         loadable, reason, notes, stored = False, flow.reason, (), {}
@@ -108,7 +111,7 @@ def describe_tensors(path: Path, table: TensorTable, file_type: str) -> ModelInf
                 parts_status,
             )
 
-            sources, reason = parts_status(path, table, None, flow.family)
+            sources, reason = parts_status(path, table, chosen_parts, flow.family)
             parts, unreadable = part_parameters(table, sources)
             reason = reason or unreadable
             stored = fp8_parts(table, sources, parts) if not unreadable else {}

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ldm_studio.engine.checkpoints import flow_configs
+from ldm_studio.engine.checkpoints import flow_configs, fp8_weights
 from ldm_studio.engine.checkpoints.configs import text_config
 from ldm_studio.engine.checkpoints.flow_parts import (
     NO_T5_TOKENIZER,
@@ -178,8 +178,6 @@ def load_sd3_single_file(
     if "t5xxl" not in sources:
         log.warning("%s loads %s", path.name, NO_T5_NOTE)
     try:
-        from ldm_studio.engine.checkpoints import fp8_weights
-
         skip = tuple(source.prefix for source in sources.values() if source.origin == "inside")
         original = _tensors(
             PartSource(path, prefix, "inside"), dtype, skip if prefix == "" else (), keep_fp8=True

@@ -119,9 +119,12 @@ def _made_for(made_for: str, model_family: str) -> str:
 
 
 def _quantised(target: Target) -> bool:
-    # diffusers' GGUFParameter holds raw quantised blocks (its shape is bytes, not weights)
+    # diffusers' GGUFParameter holds raw quantised blocks (its shape is bytes, not weights); fp8-kept
+    # weights (engine.checkpoints.fp8_weights) are cast up only inside their layer's forward
+    from ldm_studio.engine.checkpoints.fp8_weights import FP8_DTYPES
+
     weight = target.module.weight
-    return type(weight).__name__ == "GGUFParameter" or str(weight.dtype).startswith("torch.float8")
+    return type(weight).__name__ == "GGUFParameter" or weight.dtype in FP8_DTYPES
 
 
 def fit_lora(
