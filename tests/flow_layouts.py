@@ -101,6 +101,25 @@ def write_bfl_set(pipe, folder: Path, name: str = "flux1-dev.safetensors") -> Pa
     return folder / name
 
 
+def tiny_flux_set(root: Path, parts: str = "bfl"):  # noqa: ANN201 - (Path, FluxPipeline, Path)
+    """A tiny FLUX.1 dev diffusers folder (root/tiny-flux-dev), its pipeline, and BFL's transformer
+    file with ComfyUI's parts beside it in root/``parts``."""
+    from diffusers import FluxPipeline
+
+    folder = build_conventional_flux(root / "tiny-flux-dev")
+    pipe = FluxPipeline.from_pretrained(folder, local_files_only=True)
+    return folder, pipe, write_bfl_set(pipe, root / parts)
+
+
+def transformer_apart(root: Path) -> tuple[Path, Path, Path]:
+    """(BFL's transformer alone in root/models, the folder with its parts, the diffusers folder)."""
+    folder, _pipe, bfl = tiny_flux_set(root, "parts")
+    model = root / "models" / bfl.name
+    model.parent.mkdir()
+    bfl.rename(model)
+    return model, bfl.parent, folder
+
+
 def write_all_in_one(pipe, path: Path, vae_prefix: str = "vae.") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {f"model.diffusion_model.{k}": v for k, v in bfl_transformer_state(pipe.transformer).items()}

@@ -7,20 +7,13 @@ import shutil
 import pytest
 
 from ldm_studio.app.model_parts import flow_family, part_problem, part_rows
-from tests.flow_layouts import build_conventional_flux, write_bfl_set
+from tests.flow_layouts import transformer_apart
 
 
 @pytest.fixture(scope="module")
 def bfl(tmp_path_factory):
-    from diffusers import FluxPipeline
-
-    root = tmp_path_factory.mktemp("parts-rows")
-    pipe = FluxPipeline.from_pretrained(build_conventional_flux(root / "tiny"), local_files_only=True)
-    write_bfl_set(pipe, root / "parts")
-    model = root / "models" / "flux1-dev.safetensors"
-    model.parent.mkdir()
-    shutil.move(root / "parts" / "flux1-dev.safetensors", model)
-    return model, root / "parts"
+    model, parts, _folder = transformer_apart(tmp_path_factory.mktemp("parts-rows"))
+    return model, parts
 
 
 def test_rows_say_missing_then_chosen_then_beside(bfl, tmp_path):

@@ -16,7 +16,7 @@ from ldm_studio.engine.errors import ModelLoadError
 from ldm_studio.engine.generate import generate
 from ldm_studio.engine.loader import load_model
 from tests.engine.test_flow_models import pixels, request_for
-from tests.flow_layouts import bfl_transformer_state, build_conventional_flux, write_bfl_set
+from tests.flow_layouts import bfl_transformer_state, tiny_flux_set
 
 # Measured on the tiny model (3 Euler steps, 32x32, seeds 0-5 and 42, CPU float32), mean |difference|
 # in 0-255 levels against the float32 .safetensors file: Q8_0 0.10-0.12 (max 1); Q4_0 with the
@@ -55,12 +55,8 @@ def write_gguf(transformer, path, quant: str = "Q8_0", dev: bool = True, kept: s
 
 @pytest.fixture(scope="module")
 def flux(tmp_path_factory):
-    from diffusers import FluxPipeline
-
     root = tmp_path_factory.mktemp("flux-gguf")
-    folder = build_conventional_flux(root / "tiny-flux-dev")
-    pipe = FluxPipeline.from_pretrained(folder, local_files_only=True)
-    bfl = write_bfl_set(pipe, root / "bfl")
+    folder, pipe, bfl = tiny_flux_set(root)
     files = {  # Q4_0 as city96's files: the embedders and final layer F16
         "Q8_0": write_gguf(pipe.transformer, bfl.parent / "flux1-dev-Q8_0.gguf", "Q8_0"),
         "Q4_0": write_gguf(pipe.transformer, bfl.parent / "flux1-dev-Q4_0.gguf", "Q4_0", kept="F16"),

@@ -15,17 +15,17 @@ from ldm_studio.engine.errors import ModelLoadError
 from ldm_studio.engine.generate import generate
 from ldm_studio.engine.loader import load_model
 from tests.engine.test_flow_models import pixels, request_for
-from tests.flow_layouts import bfl_transformer_state, build_conventional_flux, write_all_in_one, write_bfl_set
+from tests.flow_layouts import (
+    bfl_transformer_state,
+    tiny_flux_set,
+    write_all_in_one,
+)
 
 
 @pytest.fixture(scope="module")
 def flux(tmp_path_factory):
-    from diffusers import FluxPipeline
-
     root = tmp_path_factory.mktemp("flux-files")
-    folder = build_conventional_flux(root / "tiny-flux-dev")
-    pipe = FluxPipeline.from_pretrained(folder, local_files_only=True)
-    bfl = write_bfl_set(pipe, root / "bfl")
+    folder, pipe, bfl = tiny_flux_set(root)
     comfy = write_all_in_one(pipe, root / "comfy" / "flux1-dev-all-in-one.safetensors")
     first_stage = write_all_in_one(
         pipe, root / "comfy" / "flux-first-stage.safetensors", "first_stage_model."

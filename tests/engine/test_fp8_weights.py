@@ -16,7 +16,11 @@ from ldm_studio.engine.checkpoints.fp8_weights import FP8_DTYPES, unscale
 from ldm_studio.engine.generate import generate
 from ldm_studio.engine.loader import load_model
 from tests.engine.test_flow_models import pixels, request_for
-from tests.flow_layouts import build_conventional_flux, build_conventional_sd3, write_bfl_set, write_sd3_set
+from tests.flow_layouts import (
+    build_conventional_sd3,
+    tiny_flux_set,
+    write_sd3_set,
+)
 
 FP8 = torch.float8_e4m3fn
 
@@ -33,12 +37,8 @@ def cast_up(path, target):
 
 @pytest.fixture(scope="module")
 def sets(tmp_path_factory):
-    from diffusers import FluxPipeline
-
     root = tmp_path_factory.mktemp("flux-fp8")
-    folder = build_conventional_flux(root / "tiny-flux-dev")
-    pipe = FluxPipeline.from_pretrained(folder, local_files_only=True)
-    original = write_bfl_set(pipe, root / "original")
+    folder, _pipe, original = tiny_flux_set(root, "original")
     fp8, up = root / "fp8", root / "cast-up"
     for target in (fp8, up):
         target.mkdir()

@@ -3,6 +3,8 @@ and a model the machine cannot hold refused with one sentence unless the user sa
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from ldm_studio.engine import memory_check
@@ -10,17 +12,15 @@ from ldm_studio.engine.checkpoints import inspect_model, set_model_settings
 from ldm_studio.engine.errors import ModelLoadError
 from ldm_studio.engine.loader import load_model
 from tests.engine.test_flow_gguf import write_gguf
-from tests.flow_layouts import build_conventional_flux, write_all_in_one, write_bfl_set
+from tests.flow_layouts import tiny_flux_set, write_all_in_one
+
+PARTS = {"clip_l": "clip_l", "t5xxl": "t5xxl_fp16", "ae": "ae"}
 
 
 @pytest.fixture(scope="module")
 def flux(tmp_path_factory):
-    from diffusers import FluxPipeline
-
     root = tmp_path_factory.mktemp("flux-memory")
-    folder = build_conventional_flux(root / "tiny-flux-dev")
-    pipe = FluxPipeline.from_pretrained(folder, local_files_only=True)
-    bfl = write_bfl_set(pipe, root / "bfl")
+    folder, pipe, bfl = tiny_flux_set(root)
     gguf = write_gguf(pipe.transformer, bfl.parent / "flux1-dev-Q8_0.gguf", "Q8_0")
     comfy = write_all_in_one(pipe, root / "comfy" / "flux1-dev-all-in-one.safetensors")
     counts = {
@@ -49,6 +49,14 @@ def test_a_model_too_big_is_refused_with_the_ways_that_fit(flux, monkeypatch):
             load_model(flux[layout], device="cpu", dtype="float32", file_options=options)
         assert "needs about" in str(refused.value) and "0.0 GB free" in str(refused.value)
         assert "Load even if memory looks short" in str(refused.value)
+    alone = flux["bfl"].parent.parent / "alone" / "flux1-dev.safetensors"  # its parts given as --part
+    alone.parent.mkdir(exist_ok=True)
+    shutil.copy(flux["bfl"], alone)
+    given = {name: flux["bfl"].parent / f"{file}.safetensors" for name, file in PARTS.items()}
+    with pytest.raises(ModelLoadError, match="needs about"):
+        load_model(
+            alone, device="cpu", dtype="float32", file_options={"parts": {**options["parts"], **given}}
+        )
     loaded = load_model(
         flux["bfl"], device="cpu", dtype="float32", file_options={**options, "skip_memory_check": True}
     )

@@ -3,7 +3,6 @@ opens its settings, the chosen files are remembered and the model then loads thr
 
 from __future__ import annotations
 
-import shutil
 from contextlib import contextmanager
 
 import pytest
@@ -17,21 +16,12 @@ from ldm_studio.engine.checkpoints.settings import get_model_settings
 from ldm_studio.paths import user_dirs
 from ldm_studio.ui.main_window import MainWindow
 from ldm_studio.ui.model_settings_dialog import ModelSettingsDialog
-from tests.flow_layouts import build_conventional_flux, write_bfl_set
+from tests.flow_layouts import transformer_apart
 
 
 @pytest.fixture(scope="module")
 def bfl(tmp_path_factory):
-    from diffusers import FluxPipeline
-
-    root = tmp_path_factory.mktemp("parts-ui")
-    folder = build_conventional_flux(root / "tiny")
-    pipe = FluxPipeline.from_pretrained(folder, local_files_only=True)
-    write_bfl_set(pipe, root / "parts")
-    model = root / "models" / "flux1-dev.safetensors"
-    model.parent.mkdir()
-    shutil.move(root / "parts" / "flux1-dev.safetensors", model)
-    return model, root / "parts", folder
+    return transformer_apart(tmp_path_factory.mktemp("parts-ui"))
 
 
 @contextmanager
